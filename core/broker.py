@@ -1,0 +1,158 @@
+"""The job broker (RabbitMQ through Dramatiq, or in-process when embedded) and job publishing.
+
+The broker only carries ids: a job says "look at queued message 123". The database row is the
+truth, so a job may be published twice or lost without harm; the requeuer re-publishes what is
+due. That is why publishing does not wait for a broker confirm per message (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import dramatiq
+import pika
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage, ShutdownNotifications, TimeLimit
+
+from core.config import Config
+from core.errors import ConfigError, PostalError
+
+log = logging.getLogger(__name__)
+
+QUEUE_OUTGOING = "outgoing"
+QUEUE_INCOMING = "incoming"
+QUEUE_BOUNCES = "bounces"
+QUEUE_WEBHOOKS = "webhooks"
+QUEUE_MAINTENANCE = "maintenance"
+BASE_QUEUES = (QUEUE_OUTGOING, QUEUE_INCOMING, QUEUE_BOUNCES, QUEUE_WEBHOOKS, QUEUE_MAINTENANCE)
+
+# Actor names (the actors themselves live in the `actors` package).
+ACTOR_PROCESS_QUEUED_MESSAGE = "process_queued_message"
+# Queued messages per job at most (a job of several is processed in one thread, in order).
+JOB_BATCH = 10
+ACTOR_DELIVER_WEBHOOK_REQUEST = "deliver_webhook_request"
+ACTOR_MAINTENANCE = "run_maintenance_task"
+
+
+class BrokerUnavailable(PostalError):
+    """The broker could not take a job (it is down or unreachable)."""
+
+
+def pool_queue(permalink: str) -> str:
+    """The delivery queue of one IP pool."""
+    return f"{QUEUE_OUTGOING}-{permalink}"
+
+
+def _middleware() -> list[dramatiq.Middleware]:
+    # No Retries middleware: retry timing lives in the database (`retry_after`), not in the broker.
+    return [TimeLimit(time_limit=30 * 60 * 1000), ShutdownNotifications(), CurrentMessage()]
+
+
+def rabbitmq_parameters(config: Config) -> dict[str, object]:
+    """Keyword arguments of `pika.ConnectionParameters` (Dramatiq builds the object itself)."""
+    mq = config.rabbitmq
+    ssl_options = None
+    if mq.tls:
+        context = ssl.create_default_context()
+        for path in mq.tls_ca_certificates:
+            context.load_verify_locations(path)
+        if not mq.verify_peer:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        ssl_options = pika.SSLOptions(context, mq.host)
+    return {
+        "host": mq.host,
+        "port": mq.port,
+        "virtual_host": mq.vhost,
+        "credentials": pika.PlainCredentials(mq.username, mq.password),
+        "ssl_options": ssl_options,
+        "heartbeat": 60,
+        "connection_attempts": 3,
+        "retry_delay": 1,
+        "blocked_connection_timeout": 30,
+    }
+
+
+def create_broker(config: Config, *, allow_embedded: bool) -> dramatiq.Broker:
+    """The broker for this process; the in-process one only where every role shares the process."""
+    if config.embedded_queue:
+        if not allow_embedded:
+            raise ConfigError(
+                "rabbitmq.host is empty, which means an in-process queue: only `postal run` can use it. "
+                "Set rabbitmq.host (or RABBITMQ_HOST) to run the roles as separate processes."
+            )
+        broker: dramatiq.Broker = StubBroker(middleware=_middleware())
+    else:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(
+            parameters=[rabbitmq_parameters(config)],
+            middleware=_middleware(),
+            confirm_delivery=False,
+        )
+    dramatiq.set_broker(broker)
+    return broker
+
+
+@dataclass(frozen=True)
+class Job:
+    queue: str
+    actor: str
+    args: tuple[int | str | list[int], ...]
+
+
+class Publisher:
+    """Hands jobs to the broker. Thread-safe: the RabbitMQ broker keeps a channel per thread."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+        self._declared: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _declare(self, queue: str) -> None:
+        if queue in self._declared:
+            return
+        with self._lock:
+            if queue not in self._declared:
+                self.broker.declare_queue(queue)
+                self._declared.add(queue)
+
+    def publish(self, jobs: Iterable[Job]) -> None:
+        """Publish every job; raises BrokerUnavailable if the broker refuses (nothing is lost:
+        the rows stay queued and the requeuer publishes them again)."""
+        try:
+            for job in jobs:
+                self._declare(job.queue)
+                message: dramatiq.Message[None] = dramatiq.Message(
+                    queue_name=job.queue,
+                    actor_name=job.actor,
+                    args=job.args,
+                    kwargs={},
+                    options={},
+                )
+                self.broker.enqueue(message)
+        except (pika.exceptions.AMQPError, dramatiq.errors.BrokerError, OSError) as exc:
+            raise BrokerUnavailable(f"Could not publish to the job queue: {exc!r}") from exc
+
+    def publish_queued_messages(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Publish the processing jobs of `(queued message id, queue name)` rows: the rows of a
+        queue go together, up to `JOB_BATCH` per job, so that one job reads, signs, sends and
+        records them with a few statements instead of a few per message."""
+        by_queue: dict[str, list[int]] = {}
+        for row_id, queue in rows:
+            by_queue.setdefault(queue, []).append(row_id)
+        self.publish(
+            Job(queue, ACTOR_PROCESS_QUEUED_MESSAGE, (ids[i : i + JOB_BATCH],))
+            for queue, ids in by_queue.items()
+            for i in range(0, len(ids), JOB_BATCH)
+        )
+
+    def publish_webhook_requests(self, request_ids: Sequence[int]) -> None:
+        self.publish(Job(QUEUE_WEBHOOKS, ACTOR_DELIVER_WEBHOOK_REQUEST, (rid,)) for rid in request_ids)
+
+    def publish_maintenance(self, task: str) -> None:
+        self.publish([Job(QUEUE_MAINTENANCE, ACTOR_MAINTENANCE, (task,))])

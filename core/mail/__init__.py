@@ -1,0 +1,1 @@
+"""The mail toolkit: addresses, header parsing, DKIM keys, MX lookup, the SMTP client and reply classes."""

@@ -1,0 +1,170 @@
+"""Plain-data views of main-database objects, shared by the CLI's `--json` and the APIs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from models.credential import Credential
+from models.domain import Domain
+from models.ip_pool import IPAddress, IPPool, IPPoolRule
+from models.organization import Organization
+from models.server import Server
+from models.user import User
+from models.webhook import Webhook
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=UTC).isoformat() if value is not None else None
+
+
+def organization(org: Organization) -> dict[str, Any]:
+    return {
+        "id": org.id,
+        "uuid": org.uuid,
+        "name": org.name,
+        "permalink": org.permalink,
+        "time_zone": org.time_zone,
+        "suspended": org.suspended_at is not None,
+        "created_at": iso(org.created_at),
+    }
+
+
+def server(srv: Server, org: Organization | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": srv.id,
+        "uuid": srv.uuid,
+        "name": srv.name,
+        "permalink": srv.permalink,
+        "mode": srv.mode.value,
+        "token": srv.token,
+        "organization_id": srv.organization_id,
+        "send_limit": srv.send_limit,
+        "suspended": srv.suspended_at is not None,
+        "created_at": iso(srv.created_at),
+    }
+    if org is not None:
+        data["organization"] = org.permalink
+    return data
+
+
+def domain(d: Domain) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "uuid": d.uuid,
+        "name": d.name,
+        "owner_type": d.owner_type.value,
+        "owner_id": d.owner_id,
+        "verified": d.verified,
+        "verified_at": iso(d.verified_at),
+        "verification_method": d.verification_method.value,
+        "dns_checked_at": iso(d.dns_checked_at),
+        "dns_ok": d.dns_ok,
+    }
+
+
+def dns_status(d: Domain) -> dict[str, Any]:
+    """The fields Postal reports for a DNS check."""
+
+    def status(value: Any) -> str | None:
+        return value.value if value is not None else None
+
+    return {
+        "domain": d.name,
+        "uuid": d.uuid,
+        "spf_status": status(d.spf_status),
+        "spf_error": d.spf_error,
+        "dkim_status": status(d.dkim_status),
+        "dkim_error": d.dkim_error,
+        "mx_status": status(d.mx_status),
+        "mx_error": d.mx_error,
+        "return_path_status": status(d.return_path_status),
+        "return_path_error": d.return_path_error,
+        "dns_checked_at": iso(d.dns_checked_at),
+        "dns_ok": d.dns_ok,
+        "verified": d.verified,
+    }
+
+
+def credential(c: Credential) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "uuid": c.uuid,
+        "server_id": c.server_id,
+        "type": c.type.value,
+        "name": c.name,
+        "key": c.key,
+        "hold": c.hold,
+        "last_used_at": iso(c.last_used_at),
+        "created_at": iso(c.created_at),
+    }
+
+
+def user(u: User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "uuid": u.uuid,
+        "email_address": u.email_address,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "admin": u.admin,
+        "created_at": iso(u.created_at),
+    }
+
+
+def ip_pool(pool: IPPool) -> dict[str, Any]:
+    return {
+        "id": pool.id,
+        "uuid": pool.uuid,
+        "name": pool.name,
+        "permalink": pool.permalink,
+        "default": pool.default,
+        "queue": f"outgoing-{pool.permalink}",
+    }
+
+
+def ip_address(address: IPAddress) -> dict[str, Any]:
+    return {
+        "id": address.id,
+        "ip_pool_id": address.ip_pool_id,
+        "ipv4": address.ipv4,
+        "ipv6": address.ipv6,
+        "hostname": address.hostname,
+        "priority": address.priority,
+    }
+
+
+def ip_rule(rule: IPPoolRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "uuid": rule.uuid,
+        "owner_type": rule.owner_type.value,
+        "owner_id": rule.owner_id,
+        "ip_pool_id": rule.ip_pool_id,
+        "from": (rule.from_text or "").splitlines(),
+        "to": (rule.to_text or "").splitlines(),
+    }
+
+
+def webhook(hook: Webhook, events: list[str]) -> dict[str, Any]:
+    return {
+        "id": hook.id,
+        "uuid": hook.uuid,
+        "server_id": hook.server_id,
+        "name": hook.name,
+        "url": hook.url,
+        "all_events": hook.all_events,
+        "events": events,
+        "enabled": hook.enabled,
+        "last_used_at": iso(hook.last_used_at),
+    }
+
+
+def suppression(row: Any) -> dict[str, Any]:
+    return {
+        "address": row.address,
+        "type": row.type,
+        "reason": row.reason,
+        "timestamp": float(row.timestamp),
+        "keep_until": float(row.keep_until),
+    }

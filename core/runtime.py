@@ -1,0 +1,68 @@
+"""What one process needs to work: configuration, databases, the job publisher, DNS and a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import dns.resolver
+
+from core.config import Config
+from core.db import Database
+from core.dns import make_resolver
+from core.ip_pools import PoolCache
+from core.message_db import MessageDatabases
+from core.server_cache import ServerCache
+from models.base import utcnow
+
+if TYPE_CHECKING:
+    from core.broker import Publisher
+    from core.leases import LeaseKeeper
+    from core.mail.sender_pool import SenderPool
+
+
+@dataclass
+class Runtime:
+    """Built once at process start by the CLI and passed to every role (STYLE rules 3-5)."""
+
+    config: Config
+    db: Database
+    message_dbs: MessageDatabases
+    resolver: dns.resolver.Resolver
+    publisher: Publisher | None = None
+    clock: Callable[[], datetime] = field(default=utcnow)
+    servers: ServerCache = field(init=False)
+    pools: PoolCache = field(init=False)
+    # Outgoing SMTP sessions, made by the first delivery of this process.
+    senders: SenderPool | None = None
+    # Renews the locks of a worker process (None where nothing is locked for long).
+    leases: LeaseKeeper | None = None
+
+    def __post_init__(self) -> None:
+        self.servers = ServerCache(self.db)
+        self.pools = PoolCache(self.db)
+
+    @classmethod
+    def create(cls, config: Config, publisher: Publisher | None = None) -> Runtime:
+        return cls(
+            config=config,
+            db=Database.from_config(config),
+            message_dbs=MessageDatabases(config),
+            resolver=make_resolver(config, cached=True),
+            publisher=publisher,
+        )
+
+    def require_publisher(self) -> Publisher:
+        if self.publisher is None:
+            raise RuntimeError("this process was started without a job publisher")
+        return self.publisher
+
+    def close(self) -> None:
+        if self.leases is not None:
+            self.leases.stop()
+        if self.senders is not None:
+            self.senders.close()
+        self.message_dbs.dispose()
+        self.db.dispose()

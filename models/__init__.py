@@ -1,0 +1,48 @@
+"""Database models: the main database (`MainBase`) and the per-server message database (`MessageBase`).
+
+Importing this package registers every table on its base's metadata (migrations and tests rely on it).
+"""
+
+from models.base import MainBase, MessageBase
+from models.credential import Credential
+from models.domain import Domain
+from models.endpoint import AddressEndpoint, HTTPEndpoint, SMTPEndpoint
+from models.ip_pool import IPAddress, IPPool, IPPoolRule, OrganizationIPPool
+from models.organization import Organization, OrganizationUser
+from models.queued_message import QueuedMessage
+from models.route import AdditionalRouteEndpoint, Route
+from models.server import Server
+from models.statistic import Statistic
+from models.track_domain import TrackDomain
+from models.user import User, UserInvite
+from models.webhook import Webhook, WebhookEvent, WebhookRequest
+from models.worker_role import ScheduledTask, WorkerRole
+
+__all__ = [
+    "AdditionalRouteEndpoint",
+    "AddressEndpoint",
+    "Credential",
+    "Domain",
+    "HTTPEndpoint",
+    "IPAddress",
+    "IPPool",
+    "IPPoolRule",
+    "MainBase",
+    "MessageBase",
+    "Organization",
+    "OrganizationIPPool",
+    "OrganizationUser",
+    "QueuedMessage",
+    "Route",
+    "SMTPEndpoint",
+    "ScheduledTask",
+    "Server",
+    "Statistic",
+    "TrackDomain",
+    "User",
+    "UserInvite",
+    "Webhook",
+    "WebhookEvent",
+    "WebhookRequest",
+    "WorkerRole",
+]

@@ -1,0 +1,1 @@
+"""The SMTP server role: inbound mail and authenticated submission (aiosmtpd)."""

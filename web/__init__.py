@@ -1,0 +1,1 @@
+"""The web role: a Falcon WSGI application (UI, HTTP APIs, tracking, health)."""
