@@ -32,6 +32,10 @@ BASE_QUEUES = (QUEUE_OUTGOING, QUEUE_INCOMING, QUEUE_BOUNCES, QUEUE_WEBHOOKS, QU
 
 # Actor names (the actors themselves live in the `actors` package).
 ACTOR_PROCESS_QUEUED_MESSAGE = "process_queued_message"
+# Incoming mail and bounces run the same code as outgoing mail, but under actors of their own so
+# that operators see them apart (and a worker can be told to consume only them).
+ACTOR_PROCESS_INCOMING_MESSAGE = "process_incoming_message"
+ACTOR_PROCESS_BOUNCE = "process_bounce"
 # Queued messages per job at most (a job of several is processed in one thread, in order).
 JOB_BATCH = 10
 ACTOR_DELIVER_WEBHOOK_REQUEST = "deliver_webhook_request"
@@ -105,6 +109,15 @@ class Job:
     args: tuple[int | str | list[int], ...]
 
 
+def actor_for_queue(queue: str) -> str:
+    """The actor that processes the queued messages published on `queue`."""
+    if queue == QUEUE_INCOMING:
+        return ACTOR_PROCESS_INCOMING_MESSAGE
+    if queue == QUEUE_BOUNCES:
+        return ACTOR_PROCESS_BOUNCE
+    return ACTOR_PROCESS_QUEUED_MESSAGE
+
+
 class Publisher:
     """Hands jobs to the broker. Thread-safe: the RabbitMQ broker keeps a channel per thread."""
 
@@ -146,7 +159,7 @@ class Publisher:
         for row_id, queue in rows:
             by_queue.setdefault(queue, []).append(row_id)
         self.publish(
-            Job(queue, ACTOR_PROCESS_QUEUED_MESSAGE, (ids[i : i + JOB_BATCH],))
+            Job(queue, actor_for_queue(queue), (ids[i : i + JOB_BATCH],))
             for queue, ids in by_queue.items()
             for i in range(0, len(ids), JOB_BATCH)
         )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from core import live_stats, queue, suppressions
 from core.db import run_transaction
@@ -32,14 +32,16 @@ from core.mail.headers import join_raw, parse_headers, split_raw
 from core.mail.sender_pool import SenderPool
 from core.mail.smtp_client import SendResult, SMTPSender
 from core.raw_store import load_raw_messages, replace_raw_headers_many
+from core.routes import ENDPOINT_MODELS
 from core.runtime import Runtime
 from core.server_cache import ServerState
 from core.signing import signing_key
 from core.webhooks import STATUS_EVENTS, delivery_payload, queue_events
 from models.base import table, utcnow
 from models.domain import Domain
-from models.enums import DNSStatus, MessageScope, MessageStatus, ServerMode
+from models.enums import DNSStatus, EndpointType, MessageScope, MessageStatus, ServerMode
 from models.message.message import Message
+from models.message.spam_check import SpamCheck
 from models.queued_message import QueuedMessage
 from models.server import Server
 
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MESSAGES = table(Message)
 SERVERS = table(Server)
+SPAM_CHECKS = table(SpamCheck)
 QUEUED = "queued_messages"
 LOAD_MESSAGES = select(MESSAGES).where(MESSAGES.c.id.in_(bindparam("b_ids", expanding=True)))
 # Outcomes are recorded at least this often while a job is still delivering.
@@ -71,15 +74,31 @@ class Outcome:
     """What the pipeline decided for one message, to be recorded in one go."""
 
     result: SendResult
-    # Header block with DKIM-Signature and X-Postal-MsgID prepended, to store once.
-    outgoing_headers: bytes | None = None
+    # The header block to store in place of the message's own: DKIM-Signature and X-Postal-MsgID
+    # prepended to outgoing mail, the X-Postal-Spam headers to incoming mail.
+    stored_headers: bytes | None = None
     tag: str | None = None
     count_live: bool = False
+    live_kind: str = "outgoing"
     suppress: str | None = None
     unsuppress: bool = False
     extra_details: list[str] = field(default_factory=list)
     # Send-limit timestamps of the server to store (column → value).
     server_changes: dict[str, Any] = field(default_factory=dict)
+    # Columns of the message to change (inspection results, the original a bounce is for).
+    message_changes: dict[str, Any] = field(default_factory=dict)
+    # Spam checks to store for the message: (code, score, description).
+    spam_checks: list[tuple[str, float, str | None]] = field(default_factory=list)
+    # Deliveries of other messages of the server (the originals of a bounce).
+    related_deliveries: list[NewDelivery] = field(default_factory=list)
+    # Webhook events besides the one of the delivery's status.
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Addresses to add to the server's suppression list: (address, reason).
+    suppress_addresses: list[tuple[str, str]] = field(default_factory=list)
+    # False when the queue row goes without a delivery (a route's bounce that cannot be sent).
+    record_delivery: bool = True
+    # The endpoint that took the message, to mark used: (endpoint type, id).
+    endpoint_used: tuple[str, int] | None = None
 
     @property
     def details(self) -> str:
@@ -166,6 +185,15 @@ class BatchContext:
     suppressed: dict[str, Any]
     sent_in_hour: int
     hard_fails: dict[str, int] = field(default_factory=dict)
+    # Incoming mail: routes and endpoints read once per job, SMTP sessions to SMTP endpoints.
+    routes: dict[int, Any] = field(default_factory=dict)
+    endpoints: dict[tuple[str, int], Any] = field(default_factory=dict)
+    endpoint_senders: dict[int, SMTPSender] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for sender in self.endpoint_senders.values():
+            sender.finish()
+        self.endpoint_senders.clear()
 
 
 def _process_server(
@@ -202,18 +230,21 @@ def _process_server(
             sent_in_hour=live_stats.total(conn, "outgoing", 60, now) if state.server.send_limit is not None else 0,
         )
         last_flush = time.monotonic()
-        for row, message, raw in zip(live, refs, raws, strict=True):
-            try:
-                outcome = _pipeline(context, row, message, raw)
-            except Exception as exc:
-                log.exception("delivering message %d of server %d", row.message_id, row.server_id)
-                error = _result(MessageStatus.ERROR, INTERNAL_ERROR, output=f"{type(exc).__name__}: {exc}", retry=True)
-                outcome = Outcome(error)
-            recorder.add(row, message, outcome)
-            if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                for recorded in recorder.flush():
-                    del pending[recorded]
-                last_flush = time.monotonic()
+        try:
+            for row, message, raw in zip(live, refs, raws, strict=True):
+                try:
+                    outcome = _pipeline(context, row, message, raw)
+                except Exception as exc:
+                    log.exception("processing message %d of server %d", row.message_id, row.server_id)
+                    output = f"{type(exc).__name__}: {exc}"
+                    outcome = Outcome(_result(MessageStatus.ERROR, INTERNAL_ERROR, output=output, retry=True))
+                recorder.add(row, message, outcome)
+                if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    for recorded in recorder.flush():
+                        del pending[recorded]
+                    last_flush = time.monotonic()
+        finally:
+            context.close()
         for recorded in recorder.flush():
             del pending[recorded]
 
@@ -240,10 +271,19 @@ def _pipeline(context: BatchContext, row: QueuedMessage, msg: Any, raw: bytes | 
             outcome.extra_details.append(
                 f"Added {msg.rcpt_to} to suppression list because delivery has failed {row.attempts} times."
             )
+        elif msg.scope == MessageScope.INCOMING.value and raw is not None:
+            from core.incoming import bounce_to_sender
+
+            bounce_to_sender(context, msg, raw, outcome)
         return outcome
 
     if raw is None:
         return Outcome(_result(MessageStatus.HARD_FAIL, "Raw message has been removed. Cannot send message."))
+
+    if msg.scope == MessageScope.INCOMING.value:
+        from core.incoming import process_incoming
+
+        return process_incoming(context, row, msg, raw)
 
     if msg.scope != MessageScope.OUTGOING.value:
         return Outcome(_result(MessageStatus.HARD_FAIL, f"Scope {msg.scope} is not valid"))
@@ -280,9 +320,20 @@ def _pipeline(context: BatchContext, row: QueuedMessage, msg: Any, raw: bytes | 
                 MessageStatus.HELD, f"Recipient ({rcpt_to}) is on the suppression list (reason: {entry.reason})"
             )
 
+    threshold = state.server.outbound_spam_threshold
+    if threshold is not None and not msg.inspected:
+        from core.incoming import inspect_outgoing
+
+        score = inspect_outgoing(context, msg, raw, outcome)
+        if score is not None and score >= float(threshold):
+            return stop(
+                MessageStatus.HARD_FAIL,
+                f"Message is likely spam. Threshold is {float(threshold)} and the message scored {score}.",
+            )
+
     if headers.get("X-Postal-MsgID") is None:
-        header_block = _outgoing_headers(runtime, domain, header_block, body, msg.token, int(now))
-        outcome.outgoing_headers = header_block
+        header_block = _stored_headers(runtime, domain, header_block, body, msg.token, int(now))
+        outcome.stored_headers = header_block
         raw = join_raw(header_block, body)
 
     server = state.server
@@ -302,7 +353,7 @@ def _pipeline(context: BatchContext, row: QueuedMessage, msg: Any, raw: bytes | 
     if server.mode == ServerMode.DEVELOPMENT and not row.manual:
         return stop(MessageStatus.HELD, DEVELOPMENT_MODE)
 
-    mail_from = return_path(runtime, server, domain, bool(msg.bounce))
+    mail_from = return_path(runtime, server, domain, bool(msg.bounce), msg.token)
     if config.postal.use_resent_sender_header:
         raw = f"Resent-Sender: {mail_from}\r\n".encode() + raw
     source = runtime.pools.get().addresses.get(row.ip_address_id) if row.ip_address_id is not None else None
@@ -324,9 +375,7 @@ def _pipeline(context: BatchContext, row: QueuedMessage, msg: Any, raw: bytes | 
     return outcome
 
 
-def _outgoing_headers(
-    runtime: Runtime, domain: Domain, header_block: bytes, body: bytes, token: str, now: int
-) -> bytes:
+def _stored_headers(runtime: Runtime, domain: Domain, header_block: bytes, body: bytes, token: str, now: int) -> bytes:
     """Prepend `DKIM-Signature` and `X-Postal-MsgID` (reference §3.3 step 7, §3.4): the domain's
     own key once its DKIM record checks out, else the installation key for the return path domain."""
     config = runtime.config
@@ -366,22 +415,43 @@ class Recorder:
         with runtime.message_dbs.get(server_id).transaction() as conn:
             headers: dict[str, list[tuple[int, bytes]]] = {}
             for _, message, outcome in items:
-                if outcome.outgoing_headers is not None and message is not None and message.raw_table:
-                    headers.setdefault(message.raw_table, []).append((message.raw_headers_id, outcome.outgoing_headers))
+                if outcome.stored_headers is not None and message is not None and message.raw_table:
+                    headers.setdefault(message.raw_table, []).append((message.raw_headers_id, outcome.stored_headers))
             for table_name, parts in headers.items():
                 replace_raw_headers_many(conn, table_name, parts)
             tags = [{"b_id": row.message_id, "b_tag": o.tag} for row, _, o in items if o.tag is not None]
             if tags:
                 conn.execute(SET_TAG, tags)
-            counted = sum(1 for _, _, o in items if o.count_live)
-            if counted:
-                live_stats.increment(conn, "outgoing", delivered_at, amount=counted)
-            for _, message, outcome in items:
+            counted: dict[str, int] = {}
+            for _, _, o in items:
+                if o.count_live:
+                    counted[o.live_kind] = counted.get(o.live_kind, 0) + 1
+            for kind, amount in counted.items():
+                live_stats.increment(conn, kind, delivered_at, amount=amount)
+            days = config.postal.default_suppression_list_automatic_removal_days
+            checks: list[dict[str, Any]] = []
+            for row, message, outcome in items:
                 if message is not None and outcome.suppress:
-                    days = config.postal.default_suppression_list_automatic_removal_days
                     suppressions.add(conn, message.rcpt_to, outcome.suppress, delivered_at, days)
                 if message is not None and outcome.unsuppress:
                     suppressions.remove(conn, message.rcpt_to)
+                for address, reason in outcome.suppress_addresses:
+                    suppressions.add(conn, address, reason, delivered_at, days)
+                if outcome.message_changes:
+                    conn.execute(
+                        update(MESSAGES).where(MESSAGES.c.id == row.message_id).values(**outcome.message_changes)
+                    )
+                checks += [
+                    {"message_id": row.message_id, "code": code[:255], "score": score, "description": text}
+                    for code, score, text in outcome.spam_checks
+                ]
+            if checks:
+                conn.execute(insert(SPAM_CHECKS), checks)
+            add_deliveries(
+                conn,
+                [d for _, _, o in items for d in o.related_deliveries],
+                timestamp=delivered_at,
+            )
             add_deliveries(
                 conn,
                 [
@@ -396,6 +466,7 @@ class Recorder:
                         hold_expiry=delivered_at + hold_days * 86400,
                     )
                     for row, _, o in items
+                    if o.record_delivery
                 ],
                 timestamp=delivered_at,
             )
@@ -405,9 +476,13 @@ class Recorder:
         retries: list[tuple[QueuedMessage, datetime]] = []
         finished: list[int] = []
         events: list[tuple[str, dict[str, Any]]] = []
+        used: dict[str, list[int]] = {}
         for row, message, outcome in items:
             result = outcome.result
             server_changes.update(outcome.server_changes)
+            events += outcome.events
+            if outcome.endpoint_used is not None:
+                used.setdefault(outcome.endpoint_used[0], []).append(outcome.endpoint_used[1])
             if result.retry:
                 if result.retry is True:
                     base, factor = config.postal.retry_base_delay, config.postal.retry_backoff_factor
@@ -418,7 +493,7 @@ class Recorder:
             else:
                 finished.append(row.id)
             event = STATUS_EVENTS.get(result.status)
-            if event is not None and self.state is not None and message is not None:
+            if event is not None and self.state is not None and message is not None and outcome.record_delivery:
                 described = _with_tag(message, outcome.tag) if message.tag is None and outcome.tag else message
                 payload = delivery_payload(
                     described, result.status, outcome.details, result.output, result.secure, delivered_at, result.time
@@ -430,6 +505,9 @@ class Recorder:
                 conn.execute(update(SERVERS).where(SERVERS.c.id == server_id).values(**server_changes))
             queue.retry_later_many_in(conn, retries, now)
             queue.dequeue_many_in(conn, finished)
+            for kind, ids in used.items():
+                model = table(ENDPOINT_MODELS[EndpointType(kind)])
+                conn.execute(update(model).where(model.c.id.in_(ids)).values(last_used_at=now))
             if self.state is None or not events:
                 return []
             return queue_events(conn, self.state, events, now)
@@ -448,14 +526,19 @@ def _with_tag(msg: Any, tag: str) -> Any:
     return Message(**values)
 
 
-def return_path(runtime: Runtime, server: Server, domain: Domain, bounce: bool) -> str:
-    """MAIL FROM: empty for bounces; `<token>@psrp.<domain>` when its CNAME checks out."""
+def return_path(
+    runtime: Runtime, server: Server, domain: Domain, bounce: bool, message_token: str | None = None
+) -> str:
+    """MAIL FROM: empty for bounces; `<server token>+<message token>@psrp.<domain>` when its CNAME
+    checks out, else at the return path domain. Postal's local part is the server token alone;
+    the message token (VERP) links a bounce that quotes none of the original to its message."""
     if bounce:
         return ""
     dns_config = runtime.config.dns
+    local = f"{server.token}+{message_token}" if message_token else server.token
     if domain.return_path_status == DNSStatus.OK:
-        return f"{server.token}@{dns_config.custom_return_path_prefix}.{domain.name}"
-    return f"{server.token}@{dns_config.return_path_domain}"
+        return f"{local}@{dns_config.custom_return_path_prefix}.{domain.name}"
+    return f"{local}@{dns_config.return_path_domain}"
 
 
 def helo_hostname(runtime: Runtime) -> str:

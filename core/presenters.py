@@ -168,3 +168,51 @@ def suppression(row: Any) -> dict[str, Any]:
         "timestamp": float(row.timestamp),
         "keep_until": float(row.keep_until),
     }
+
+
+def endpoint(e: Any) -> dict[str, Any]:
+    """An HTTP, SMTP or address endpoint; `ref` is how `--endpoint` names it."""
+    from core.routes import ENDPOINT_MODELS
+
+    kind = next(k for k, model in ENDPOINT_MODELS.items() if isinstance(e, model))
+    data: dict[str, Any] = {
+        "id": e.id,
+        "uuid": e.uuid,
+        "type": kind.value,
+        "ref": f"{kind.value.removesuffix('Endpoint').lower()}:{e.uuid}",
+        "server_id": e.server_id,
+    }
+    if kind.value == "HTTPEndpoint":
+        data.update(
+            name=e.name,
+            url=e.url,
+            encoding=e.encoding.value,
+            format=e.format.value,
+            strip_replies=e.strip_replies,
+            include_attachments=e.include_attachments,
+            timeout=e.timeout,
+        )
+    elif kind.value == "SMTPEndpoint":
+        data.update(name=e.name, hostname=e.hostname, port=e.port, ssl_mode=e.ssl_mode.value)
+    else:
+        data.update(address=e.address)
+    data["last_used_at"] = iso(e.last_used_at)
+    return data
+
+
+def route(r: Any, domain_name: str | None, route_domain: str, additional: list[dict[str, Any]]) -> dict[str, Any]:
+    """A route; `address` is how mail reaches it, `route_address` reaches it directly."""
+    return {
+        "id": r.id,
+        "uuid": r.uuid,
+        "server_id": r.server_id,
+        "name": r.name,
+        "domain": domain_name,
+        "address": f"{r.name}@{domain_name}" if domain_name else r.name,
+        "route_address": f"{r.token}@{route_domain}" if route_domain else None,
+        "mode": r.mode.value,
+        "spam_mode": r.spam_mode.value,
+        "endpoint": {"type": r.endpoint_type.value, "id": r.endpoint_id} if r.endpoint_type else None,
+        "additional_endpoints": additional,
+        "token": r.token,
+    }

@@ -87,6 +87,8 @@ class Submission:
     received_with_ssl: bool = False
     tag: str | None = None
     bounce: bool = False
+    # For a bounce message made here: the incoming message it bounces.
+    bounce_for_id: int | None = None
 
 
 @dataclass
@@ -238,6 +240,42 @@ def submit(runtime: Runtime, submission: Submission) -> Accepted:
     return result
 
 
+def submit_bounce(
+    runtime: Runtime, state: ServerState, domain_id: int | None, rcpt_to: str, raw: bytes, bounce_for_id: int
+) -> tuple[int, str]:
+    """Store and queue a bounce message the platform made (reference §4.4): outgoing, to the
+    sender of `bounce_for_id`, sent with an empty MAIL FROM. Its From is ours, so the From check
+    of submissions does not apply. Returns the new message's id and token."""
+    headers = parse_headers(split_raw(raw)[0])
+    subject = decode_value(headers.get("Subject"))
+    sub = Submission(
+        server_id=state.server.id, mail_from="", rcpt_to=[rcpt_to], raw=raw, bounce=True, bounce_for_id=bounce_for_id
+    )
+    domain = state.domains.get(domain_id) if domain_id is not None else None
+    if domain is None:
+        domain = state.any_domain
+    prepared = _Prepared(
+        index=0,
+        submission=sub,
+        raw=raw,
+        from_addresses=addresses(headers, "From"),
+        domain_id=domain.id if domain is not None else 0,
+        subject=subject[:200] if subject else None,
+        message_id=message_id(headers),
+        recipients=[rcpt_to],
+    )
+    now = runtime.clock()
+    created = _store_messages(runtime, state.server.id, [prepared], now)
+    try:
+        queued = _queue_messages(runtime, state, [prepared], created, now)
+    except Exception:
+        _forget_messages(runtime, state.server.id, created)
+        raise
+    _publish(runtime, queued)
+    _, _, mid, token = created[0]
+    return mid, token
+
+
 def _store_messages(
     runtime: Runtime, server_id: int, prepared: list[_Prepared], now: datetime
 ) -> list[tuple[int, str, int, str]]:
@@ -270,6 +308,7 @@ def _store_messages(
                         "raw_headers_id": headers_id,
                         "raw_body_id": body_id,
                         "bounce": sub.bounce,
+                        "bounce_for_id": sub.bounce_for_id,
                         "tag": sub.tag,
                         "received_with_ssl": sub.received_with_ssl,
                     }

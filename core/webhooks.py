@@ -192,7 +192,7 @@ class HTTPResult:
 
 def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> HTTPResult:
     """POST and return the status and the start of the body; a network failure is status -1
-    (timeout) or -2 (connection), as Postal reports them."""
+    (timeout), -2 (connection) or -3 (invalid certificate), as Postal reports them."""
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
@@ -211,6 +211,8 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         return HTTPResult(response.status, text)
     except TimeoutError:
         return HTTPResult(-1, f"Timed out after {timeout:g}s")
+    except ssl.SSLCertVerificationError as exc:
+        return HTTPResult(-3, f"Invalid SSL certificate: {exc.verify_message or exc}")
     except (OSError, http.client.HTTPException) as exc:
         return HTTPResult(-2, f"{type(exc).__name__}: {exc}")
     finally:

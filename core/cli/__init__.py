@@ -207,6 +207,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("server", metavar="ORG/SERVER")
     p.add_argument("uuid", metavar="REQUEST_UUID")
     _json_flag(p)
+
+    # -- incoming mail --------------------------------------------------------------------
+    end = command("endpoint", "", "where incoming mail goes: HTTP, SMTP and address endpoints")
+    end_sub = end.add_subparsers(dest="endpoint_command", metavar="COMMAND")
+    p = command("create", "incoming:endpoint_create", "create an endpoint", end_sub)
+    p.add_argument("server", metavar="ORG/SERVER")
+    p.add_argument("kind", choices=["http", "smtp", "address"])
+    p.add_argument("--name", help="http, smtp: a name to know it by")
+    p.add_argument("--url", help="http: where to POST messages")
+    p.add_argument("--encoding", choices=["BodyAsJSON", "FormData"], help="http (default BodyAsJSON)")
+    p.add_argument("--format", choices=["Hash", "RawMessage"], help="http (default Hash)")
+    p.add_argument("--strip-replies", action="store_true", help="http: send the plain body without quoted replies")
+    p.add_argument("--no-attachments", action="store_true", help="http: leave attachments out of the Hash")
+    p.add_argument("--timeout", type=int, metavar="S", help="http: seconds to wait, 5-60 (default 5)")
+    p.add_argument("--hostname", help="smtp: the server to forward to")
+    p.add_argument("--port", type=int, help="smtp (default 25)")
+    p.add_argument("--ssl-mode", choices=["None", "Auto", "STARTTLS", "TLS"], help="smtp (default Auto)")
+    p.add_argument("--address", help="address: the e-mail address to forward to")
+    _json_flag(p)
+    p = command("list", "incoming:endpoint_list", "the server's endpoints", end_sub)
+    p.add_argument("server", metavar="ORG/SERVER")
+    _json_flag(p)
+
+    rte = command("route", "", "routes of incoming mail")
+    rte_sub = rte.add_subparsers(dest="route_command", metavar="COMMAND")
+    p = command("create", "incoming:route_create", "route mail for an address", rte_sub)
+    p.add_argument("server", metavar="ORG/SERVER")
+    p.add_argument("address", metavar="NAME@DOMAIN", help="name may be *; or __returnpath__")
+    p.add_argument("--mode", default="Endpoint", choices=["Endpoint", "Accept", "Hold", "Bounce", "Reject"])
+    p.add_argument(
+        "--endpoint",
+        action="append",
+        metavar="KIND:UUID",
+        help="http|smtp|address:UUID; the first is the route's, more are additional endpoints",
+    )
+    p.add_argument("--spam-mode", default="Mark", choices=["Mark", "Quarantine", "Fail"])
+    _json_flag(p)
+    p = command("list", "incoming:route_list", "the server's routes", rte_sub)
+    p.add_argument("server", metavar="ORG/SERVER")
+    _json_flag(p)
+    p = command("delete", "incoming:route_delete", "delete a route", rte_sub)
+    p.add_argument("server", metavar="ORG/SERVER")
+    p.add_argument("route", metavar="UUID|NAME@DOMAIN")
+    _json_flag(p)
     return parser
 
 

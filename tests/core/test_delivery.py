@@ -35,7 +35,8 @@ def test_queued_message_is_delivered_and_dequeued(installation: Installation, sm
     assert d["details"] == f"Message for c@example.net accepted by 127.0.0.1:{smtp_sink.port} (mx.example.net)"
     assert queued(installation, qid) is None
     [received] = smtp_sink.messages
-    return_path = f"{installation.server_token}@rp.postal.test"
+    # VERP: the message token after the server token links a bounce to this message.
+    return_path = f"{installation.server_token}+{message(installation)['token']}@rp.postal.test"
     assert received.mail_from == return_path
     assert received.data.startswith(f"Resent-Sender: {return_path}\r\n".encode())
 
@@ -48,7 +49,8 @@ def test_return_path_uses_the_domains_own_cname_when_it_checks_out(
     installation.runtime.servers.forget()  # the cache would hide the change for a few seconds
     [qid] = send(installation, "c@example.net")
     process_queued_message(installation.runtime, qid)
-    assert smtp_sink.messages[0].mail_from == f"{installation.server_token}@psrp.example.com"
+    token = message(installation)["token"]
+    assert smtp_sink.messages[0].mail_from == f"{installation.server_token}+{token}@psrp.example.com"
 
 
 def test_permanent_failure_is_final(installation: Installation, smtp_sink: SMTPSink) -> None:
