@@ -127,6 +127,16 @@ def test_http_connection_error_is_retried(installation: Installation) -> None:
     assert queued_row(installation, mid)["retry_after"] is not None
 
 
+def test_http_timeout_is_retried(installation: Installation, receiver: HTTPReceiver) -> None:
+    receiver.delay = 7  # longer than the endpoint's 5 seconds
+    route(installation, "support@example.com", endpoints=[http_endpoint(installation, receiver.url, timeout=5)])
+    [mid] = receive(installation, "support@example.com")
+    found = process(installation, mid)
+    assert found["status"] == "SoftFail" and last_delivery(found)["details"] == f"Received a -1 from {receiver.url}"
+    assert last_delivery(found)["output"] == "Timed out after 5s"
+    assert queued_row(installation, mid)["retry_after"] is not None
+
+
 def test_http_429_fails_without_a_bounce(installation: Installation, receiver: HTTPReceiver) -> None:
     receiver.status = 429
     route(installation, "support@example.com", endpoints=[http_endpoint(installation, receiver.url)])
