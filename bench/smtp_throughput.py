@@ -117,6 +117,7 @@ class TimingSink(SMTPSink):
 @dataclass(frozen=True)
 class Options:
     backend: str
+    direction: str
     messages: int
     clients: int
     per_connection: int
@@ -133,6 +134,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         description="Drive messages through SMTP submission into a sink and report the throughput.",
     )
     parser.add_argument("--backend", choices=["sqlite", "mariadb"], required=True)
+    parser.add_argument(
+        "--direction",
+        choices=["outgoing", "incoming"],
+        default="outgoing",
+        help="outgoing: authenticated submission delivered to the MX (default); incoming: "
+        "unauthenticated mail to a route whose SMTP endpoint is the sink",
+    )
     parser.add_argument("--messages", type=int, default=2000, help="messages to send (default 2000)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent SMTP clients (default 20)")
     parser.add_argument("--per-connection", type=int, default=10, help="messages per SMTP connection (default 10)")
@@ -151,6 +159,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return Options(
         backend=args.backend,
+        direction=args.direction,
         messages=args.messages,
         clients=args.clients,
         per_connection=args.per_connection,
@@ -309,17 +318,26 @@ def cli_json(config_file: Path, *args: str) -> dict[str, Any]:
 class Account:
     username: str
     key: str
+    # Incoming: the routed address every message goes to (no AUTH).
+    route_address: str | None = None
 
 
-def provision(config_file: Path) -> Account:
-    """Initialize and create an organization, a server, a verified domain and an SMTP credential."""
+def provision(config_file: Path, direction: str = "outgoing", sink_port: int = 25) -> Account:
+    """Initialize and create an organization, a server, a verified domain and an SMTP credential;
+    for incoming mail also an SMTP endpoint (the sink) and a route to it."""
     cli(config_file, "initialize")
     org = cli_json(config_file, "org", "create", "Bench")
     server = cli_json(config_file, "server", "create", org["permalink"], "Main")
     ref = f"{org['permalink']}/{server['permalink']}"
     cli(config_file, "domain", "add", ref, SENDER_DOMAIN, "--verified")
     credential = cli_json(config_file, "credential", "create", ref, "--type", "SMTP")
-    return Account(username=ref, key=str(credential["key"]))
+    if direction != "incoming":
+        return Account(username=ref, key=str(credential["key"]))
+    sink = ["--hostname", f"mx.{RECIPIENT_DOMAIN}", "--port", str(sink_port), "--ssl-mode", "None"]
+    endpoint = cli_json(config_file, "endpoint", "create", ref, "smtp", "--name", "Sink", *sink)
+    address = f"support@{SENDER_DOMAIN}"
+    cli_json(config_file, "route", "create", ref, address, "--endpoint", str(endpoint["ref"]))
+    return Account(username=ref, key=str(credential["key"]), route_address=address)
 
 
 def start_roles(options: Options, config_file: Path) -> list[RoleProcess]:
@@ -427,7 +445,8 @@ class Driver:
         assert client.sock is not None
         client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.ehlo()
-        client.login(self.account.username, self.account.key)
+        if self.account.route_address is None:
+            client.login(self.account.username, self.account.key)
         return client
 
     def _client(self) -> None:
@@ -457,7 +476,10 @@ class Driver:
         item = Sent(number, time.monotonic())
         usable = True
         try:
-            refused = client.sendmail(f"app@{SENDER_DOMAIN}", [f"user{number}@{RECIPIENT_DOMAIN}"], message)
+            if self.account.route_address is None:
+                refused = client.sendmail(f"app@{SENDER_DOMAIN}", [f"user{number}@{RECIPIENT_DOMAIN}"], message)
+            else:
+                refused = client.sendmail(f"user{number}@{RECIPIENT_DOMAIN}", [self.account.route_address], message)
         except smtplib.SMTPRecipientsRefused as exc:
             item.error = f"refused: {exc.recipients}"
             item.refused = True
@@ -581,7 +603,8 @@ def report(options: Options, result: Result) -> str:
             "(accepted → at the sink)"
         )
     summary = (
-        f"backend={options.backend} messages={options.messages} clients={options.clients} "
+        f"backend={options.backend} direction={options.direction} "
+        f"messages={options.messages} clients={options.clients} "
         f"per-connection={options.per_connection} size={options.size} "
     )
     if options.backend == "mariadb":
@@ -654,7 +677,7 @@ def run(options: Options) -> int:
                 print(f"the machine is {background:.0f}% busy before the platform starts", flush=True)
 
             started = time.monotonic()
-            account = provision(env.config_file)
+            account = provision(env.config_file, options.direction, sink.port)
             print(f"provisioned {account.username} in {time.monotonic() - started:.1f} s", flush=True)
 
             roles = start_roles(options, env.config_file)
