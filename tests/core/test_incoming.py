@@ -174,6 +174,24 @@ def test_http_4xx_fails_and_bounces_to_the_sender(
     assert b"My order has not arrived." in attached.as_bytes()
 
 
+def test_too_many_attempts_bounce_to_the_sender(installation: Installation, receiver: HTTPReceiver) -> None:
+    from sqlalchemy import update
+
+    from models.queued_message import QueuedMessage
+
+    route(installation, "support@example.com", endpoints=[http_endpoint(installation, receiver.url)])
+    [mid] = receive(installation, "support@example.com")
+    with installation.runtime.db.engine.begin() as conn:
+        conn.execute(update(table(QueuedMessage)).values(attempts=18))
+    found = process(installation, mid)
+    [_, bounce] = all_messages(installation)
+    assert found["status"] == "HardFail" and receiver.requests == []
+    assert last_delivery(found)["details"] == (
+        "Maximum number of delivery attempts (18) has been reached. "
+        f"Sent bounce message to sender (see message <msg:{bounce['id']}>)"
+    )
+
+
 # -- SMTP and address endpoints -------------------------------------------------------------------
 
 
