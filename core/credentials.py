@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -99,3 +100,50 @@ def authenticate_key(db: Database, key: str, type_: CredentialType) -> Authentic
             suspended=server.suspended_at is not None or org.suspended_at is not None,
             hold=credential.hold,
         )
+
+
+def authenticate_server_credential(
+    db: Database,
+    organization_permalink: str,
+    server_permalink: str,
+    type_: CredentialType,
+    proves: Callable[[str], bool],
+) -> Authenticated | None:
+    """The first credential of type `type_` of the server `organization/server` whose key
+    `proves(key)` accepts, or None; marks it used. For challenge-response (AUTH CRAM-MD5), where
+    the client shows it knows a key without sending it, so the keys are tried one by one."""
+    if not organization_permalink or not server_permalink:
+        return None
+    with db.transaction() as session:
+        rows = session.execute(
+            select(Credential, Server, Organization)
+            .join(Server, Server.id == Credential.server_id)
+            .join(Organization, Organization.id == Server.organization_id)
+            .where(
+                Organization.permalink == organization_permalink,
+                Server.permalink == server_permalink,
+                Credential.type == type_,
+                Server.deleted_at.is_(None),
+                Organization.deleted_at.is_(None),
+            )
+            .order_by(Credential.id)
+        ).all()
+        for credential, server, org in rows:
+            if proves(credential.key):
+                return _use(session, credential, server, org)
+    return None
+
+
+def _use(session: Session, credential: Credential, server: Server, org: Organization) -> Authenticated:
+    """Marks `credential` used (at most one write a minute) and says whom it speaks for."""
+    now = utcnow()
+    if credential.last_used_at is None or now - credential.last_used_at > timedelta(minutes=1):
+        session.execute(update(Credential).where(Credential.id == credential.id).values(last_used_at=now))
+    return Authenticated(
+        credential_id=credential.id,
+        server_id=server.id,
+        organization_permalink=org.permalink,
+        server_permalink=server.permalink,
+        suspended=server.suspended_at is not None or org.suspended_at is not None,
+        hold=credential.hold,
+    )

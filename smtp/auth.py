@@ -1,16 +1,22 @@
 """SMTP AUTH mechanisms (reference §5): PLAIN and LOGIN check the password against the SMTP
-credentials; every database look-up runs in a thread, never on the event loop."""
+credentials, CRAM-MD5 a keyed digest of a challenge; every database look-up runs in a thread,
+never on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
+import re
+import secrets
+from collections.abc import Callable
 
-from aiosmtpd.smtp import SMTP, AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult, auth_mechanism
 
-from core.credentials import authenticate_key
+from core.credentials import Authenticated, authenticate_key, authenticate_server_credential
 from core.runtime import Runtime
 from models.enums import CredentialType
 from smtp import replies
@@ -22,6 +28,8 @@ class AuthMechanisms:
     """Mixed into the handler: aiosmtpd finds `auth_<MECHANISM>` methods on the handler."""
 
     runtime: Runtime
+    # The random part of a CRAM-MD5 challenge: 20 hex characters, like Postal's.
+    cram_nonce: Callable[[], str] = staticmethod(lambda: secrets.token_hex(10))
 
     # -- AUTH -------------------------------------------------------------------------------
 
@@ -34,6 +42,10 @@ class AuthMechanisms:
             return AuthResult(success=False, handled=False, message=replies.R451_TEMPORARY)
         if found is None:
             return AuthResult(success=False, handled=False, message=replies.R535_INVALID_CREDENTIAL)
+        return self._granted(found)
+
+    @staticmethod
+    def _granted(found: Authenticated) -> AuthResult:
         return AuthResult(
             success=True,
             auth_data=found,
@@ -66,3 +78,33 @@ class AuthMechanisms:
         if not isinstance(password, bytes):
             return AuthResult(success=False, handled=True)
         return await self._grant(server, password)
+
+    @auth_mechanism("CRAM-MD5")
+    async def auth_CRAM_MD5(self, server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 2195: the client answers `<username> <hex HMAC-MD5 of the challenge, keyed with its
+        password>`; the username is `<organization>/<server>` (or `_` between them), and any
+        SMTP credential of that server may be the key (reference §5)."""
+        challenge = f"<{self.cram_nonce()}@{server.hostname}>"
+        response = await server.challenge_auth(challenge)
+        if not isinstance(response, bytes):
+            return AuthResult(success=False, handled=True)
+        username, _, digest = response.decode(errors="replace").strip().partition(" ")
+        names = re.split(r"[/_]", username, maxsplit=1)
+        digest = digest.strip().lower()
+        if len(names) != 2 or not digest:
+            return AuthResult(success=False, handled=False, message=replies.R535_DENIED)
+
+        def proves(key: str) -> bool:
+            expected = hmac.new(key.encode(), challenge.encode(), hashlib.md5).hexdigest()
+            return hmac.compare_digest(expected, digest)
+
+        try:
+            found = await asyncio.to_thread(
+                authenticate_server_credential, self.runtime.db, names[0], names[1], CredentialType.SMTP, proves
+            )
+        except Exception:
+            log.exception("credential lookup failed")
+            return AuthResult(success=False, handled=False, message=replies.R451_TEMPORARY)
+        if found is None:
+            return AuthResult(success=False, handled=False, message=replies.R535_DENIED)
+        return self._granted(found)

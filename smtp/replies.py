@@ -6,6 +6,9 @@ and Postal's text (RFC 2034 §3).
 """
 
 # -- session ------------------------------------------------------------------------------------
+R220_GREETING = "220 {hostname} ESMTP Postal/{session}"
+R250_HELO = "250 {hostname}"
+EHLO_FIRST_LINE = "My capabilities are"
 R221_CLOSING = "221 2.0.0 Closing Connection"
 R250_OK = "250 2.0.0 OK"
 R250_SENDER_OK = "250 2.1.0 OK"
@@ -17,6 +20,25 @@ R502_UNSUPPORTED = "502 5.5.1 Invalid/unsupported command"
 R503_HELO_FIRST = "503 5.5.1 EHLO/HELO first please"
 R503_MAIL_FIRST = "503 5.5.1 EHLO/HELO and MAIL FROM first please"
 R503_RCPT_FIRST = "503 5.5.1 HELO/EHLO, MAIL FROM and RCPT TO before sending data"
+R500_LINE_TOO_LONG = "500 5.5.2 Line too long"
+R501_HELO_SYNTAX = "501 5.5.4 Syntax: {command} hostname"
+R501_MAIL_SYNTAX = "501 5.5.4 Syntax: MAIL FROM:<address>"
+R501_RCPT_SYNTAX = "501 5.5.4 Syntax: RCPT TO:<address>"
+R501_BODY_PARAMETER = "501 5.5.4 BODY can only be 7BIT or 8BITMIME"
+R555_MAIL_PARAMETERS = "555 5.5.4 MAIL FROM parameters not recognized or not implemented"
+
+# -- connection limits (additions to Postal) ----------------------------------------------------
+R421_IDLE_TIMEOUT = "421 4.4.2 {hostname} Error: timeout exceeded"
+R421_SESSION_TIMEOUT = "421 4.4.2 {hostname} Error: session time limit exceeded"
+R421_TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address"
+R421_TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed authentication attempts"
+R454_TOO_MANY_AUTH_FAILURES = "454 4.7.0 Too many failed authentication attempts, try again later"
+R502_PROXY_ERROR = "502 5.5.1 Proxy Error"
+
+# -- TLS ----------------------------------------------------------------------------------------
+R220_READY_FOR_TLS = "220 2.0.0 Ready to start TLS"
+R502_TLS_NOT_AVAILABLE = "502 5.5.1 TLS not available"
+R503_TLS_ACTIVE = "503 5.5.1 TLS already active"
 
 # -- AUTH ---------------------------------------------------------------------------------------
 R235_GRANTED = "235 2.7.0 Granted for {org}/{server}"
@@ -25,6 +47,12 @@ R334_PASSWORD = "334 UGFzc3dvcmQ6"  # noqa: S105 (the base64 prompt "Password:")
 R535_INVALID_CREDENTIAL = "535 5.7.8 Invalid credential"
 R535_DENIED = "535 5.7.8 Denied"
 R535_PROTOCOL_ERROR = "535 5.7.8 Authenticated failed - protocol error"
+R501_AUTH_SYNTAX = "501 5.5.4 Syntax: AUTH <mechanism>"
+R501_AUTH_ABORTED = "501 5.7.0 Auth aborted"
+R501_AUTH_BASE64 = "501 5.5.2 Can't decode base64"
+R503_ALREADY_AUTHENTICATED = "503 5.5.1 Already authenticated"
+R504_UNKNOWN_MECHANISM = "504 5.5.4 Unrecognized authentication type"
+R538_ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
 
 # -- envelope -----------------------------------------------------------------------------------
 R501_RCPT_EMPTY = "501 5.1.3 RCPT TO should not be empty"

@@ -1,4 +1,5 @@
-"""Starting the SMTP listener: aiosmtpd protocol instances bound to one handler and batcher."""
+"""Starting the SMTP listeners: one PostalSMTP protocol per connection, all sharing one handler,
+batcher and `ServerState` (certificate, per-address counters)."""
 
 from __future__ import annotations
 
@@ -6,39 +7,34 @@ import asyncio
 import logging
 import signal
 import socket
-
-from aiosmtpd.smtp import SMTP
+from collections.abc import Callable
 
 from core.runtime import Runtime
 from core.submission import submit_many
-from core.tokens import random_string
 from core.version import __version__
 from smtp.batcher import Batcher
+from smtp.connection import ServerState
 from smtp.handler import Handler, SubmissionBatcher
+from smtp.protocol import PostalSMTP
+
+__all__ = ["PostalSMTP", "SMTPService", "run_smtp_server", "start_smtp_server"]
 
 log = logging.getLogger(__name__)
 
 
-class PostalSMTP(SMTP):
-    """aiosmtpd's SMTP with Postal's banner; one instance per connection."""
-
-    def __init__(self, handler: Handler, **kwargs: object) -> None:
-        # Postal's greeting: `220 <hostname> ESMTP Postal/<session id>`.
-        ident = f"ESMTP Postal/{random_string(6, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')}"
-        super().__init__(handler, ident=ident, **kwargs)  # type: ignore[arg-type]
-
-
 class SMTPService:
-    """A listening SMTP server and its handler."""
+    """The listening sockets of the SMTP server (plain, and SMTPS if any) and their handler."""
 
-    def __init__(self, server: asyncio.Server, handler: Handler) -> None:
-        self.server = server
+    def __init__(self, servers: list[asyncio.Server], handler: Handler, state: ServerState) -> None:
+        self.servers = servers
         self.handler = handler
+        self.state = state
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop accepting connections, then wait for messages already received to be stored,
         so that no client that saw its DATA accepted is left without a reply."""
-        self.server.close()
+        for server in self.servers:
+            server.close()
         if not await self.handler.batcher.drain(timeout):
             log.warning("SMTP server stopped with submissions still being stored")
 
@@ -48,42 +44,51 @@ def make_handler(runtime: Runtime) -> Handler:
     return Handler(runtime, batcher)
 
 
-async def start_smtp_server(runtime: Runtime, host: str, port: int) -> SMTPService:
-    """Listen on `host:port` (both IPv4 and IPv6 for `::`)."""
+async def start_smtp_server(
+    runtime: Runtime, host: str, port: int, implicit_tls_port: int | None = None
+) -> SMTPService:
+    """Listen on `host:port` (both IPv4 and IPv6 for `::`), and with TLS from the first byte on
+    `implicit_tls_port` too when given (SMTPS, RFC 8314; needs `smtp_server.tls_enabled`)."""
     config = runtime.config
+    state = ServerState.from_config(config)
+    if implicit_tls_port and state.tls is None:
+        raise ValueError("an implicit-TLS port needs smtp_server.tls_enabled and a certificate")
     handler = make_handler(runtime)
     loop = asyncio.get_running_loop()
 
-    def factory() -> PostalSMTP:
-        return PostalSMTP(
-            handler,
-            hostname=config.postal.smtp_hostname,
-            data_size_limit=config.max_message_size_bytes,
-            auth_require_tls=False,
-            enable_SMTPUTF8=True,
-            timeout=300,
-            loop=loop,
-        )
+    def factory(implicit_tls: bool) -> PostalSMTP:
+        return PostalSMTP(handler, state, implicit_tls=implicit_tls, loop=loop)
 
+    servers = [await _listen(loop, lambda: factory(False), host, port)]
+    if implicit_tls_port:
+        try:
+            servers.append(await _listen(loop, lambda: factory(True), host, implicit_tls_port))
+        except BaseException:
+            servers[0].close()
+            raise
+    names = ", ".join(str(s.getsockname()[:2]) for server in servers for s in server.sockets)
+    log.info("SMTP server (Postal-compatible %s) listening on %s", __version__, names)
+    return SMTPService(servers, handler, state)
+
+
+async def _listen(
+    loop: asyncio.AbstractEventLoop, factory: Callable[[], PostalSMTP], host: str, port: int
+) -> asyncio.Server:
     if host == "::":
         # Dual stack: IPv4 clients arrive as IPv4-mapped addresses.
         sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(("::", port))
-        server = await loop.create_server(factory, sock=sock)
-    else:
-        server = await loop.create_server(factory, host=host, port=port, reuse_address=True)
-    names = ", ".join(str(s.getsockname()[:2]) for s in server.sockets)
-    log.info("SMTP server (Postal-compatible %s) listening on %s", __version__, names)
-    return SMTPService(server, handler)
+        return await loop.create_server(factory, sock=sock)
+    return await loop.create_server(factory, host=host, port=port, reuse_address=True)
 
 
 def run_smtp_server(runtime: Runtime, host: str, port: int) -> None:
-    """`postal smtp-server`: serve until TERM or INT, then close the listener and finish writes."""
+    """`postal smtp-server`: serve until TERM or INT, then close the listeners and finish writes."""
 
     async def main() -> None:
-        service = await start_smtp_server(runtime, host, port)
+        service = await start_smtp_server(runtime, host, port, runtime.config.smtp_implicit_tls_port or None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -178,7 +178,13 @@ def run_all(args: argparse.Namespace) -> int:
     def smtp_thread() -> None:
         asyncio.set_event_loop(loop)
         try:
-            smtp_started.append(loop.run_until_complete(start_smtp_server(runtime, smtp_host, smtp_port)))
+            smtp_started.append(
+                loop.run_until_complete(
+                    start_smtp_server(
+                        runtime, smtp_host, smtp_port, implicit_tls_port=config.smtp_implicit_tls_port or None
+                    )
+                )
+            )
         except BaseException as exc:
             smtp_started.append(exc)
             return

@@ -48,7 +48,7 @@ def test_auth_plain_grants_access_for_the_server(installation: Installation, smt
     with connect(smtp_port) as client:
         token = base64.b64encode(f"\0{installation.server_ref}\0{installation.smtp_key}".encode()).decode()
         code, text = client.docmd("AUTH", f"PLAIN {token}")
-        assert (code, text) == (235, b"Granted for acme/main")
+        assert (code, text) == (235, b"2.7.0 Granted for acme/main")
 
 
 def test_auth_login_grants_access(installation: Installation, smtp_port: int) -> None:
@@ -57,7 +57,7 @@ def test_auth_login_grants_access(installation: Installation, smtp_port: int) ->
         assert client.docmd(base64.b64encode(b"anything").decode()) == (334, b"UGFzc3dvcmQ6")
         assert client.docmd(base64.b64encode(installation.smtp_key.encode()).decode()) == (
             235,
-            b"Granted for acme/main",
+            b"2.7.0 Granted for acme/main",
         )
 
 
@@ -68,19 +68,19 @@ def test_auth_with_anything_but_an_smtp_credential_is_refused(
     key = installation.api_key if key_kind == "api" else "not-a-key"
     with connect(smtp_port) as client:
         token = base64.b64encode(f"\0user\0{key}".encode()).decode()
-        assert client.docmd("AUTH", f"PLAIN {token}") == (535, b"Invalid credential")
+        assert client.docmd("AUTH", f"PLAIN {token}") == (535, b"5.7.8 Invalid credential")
 
 
 def test_auth_plain_protocol_error(smtp_port: int) -> None:
     with connect(smtp_port) as client:
         token = base64.b64encode(b"no-separators").decode()
-        assert client.docmd("AUTH", f"PLAIN {token}") == (535, b"Authenticated failed - protocol error")
+        assert client.docmd("AUTH", f"PLAIN {token}") == (535, b"5.7.8 Authenticated failed - protocol error")
 
 
 def test_unauthenticated_mail_for_elsewhere_is_refused(smtp_port: int) -> None:
     with connect(smtp_port) as client:
         assert client.docmd("MAIL", "FROM:<spammer@example.org>")[0] == 250
-        assert client.docmd("RCPT", "TO:<victim@example.net>") == (530, b"Authentication required")
+        assert client.docmd("RCPT", "TO:<victim@example.net>") == (530, b"5.7.0 Authentication required")
 
 
 def test_from_must_be_a_verified_domain_of_the_server(installation: Installation, smtp_port: int) -> None:
@@ -89,7 +89,7 @@ def test_from_must_be_a_verified_domain_of_the_server(installation: Installation
         forged = MESSAGE.replace(b"orders@example.com", b"ceo@bank.example")
         with pytest.raises(smtplib.SMTPDataError) as error:
             client.sendmail("orders@example.com", ["customer@example.net"], forged)
-        assert (error.value.smtp_code, error.value.smtp_error) == (530, b"From/Sender name is not valid")
+        assert (error.value.smtp_code, error.value.smtp_error) == (530, b"5.7.1 From/Sender name is not valid")
     assert _count(installation, Message) == 0
 
 
