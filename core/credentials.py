@@ -88,18 +88,7 @@ def authenticate_key(db: Database, key: str, type_: CredentialType) -> Authentic
         if row is None:
             return None
         credential, server, org = row
-        now = utcnow()
-        # One write per authentication at most once a minute: the UI only shows coarse usage.
-        if credential.last_used_at is None or now - credential.last_used_at > timedelta(minutes=1):
-            session.execute(update(Credential).where(Credential.id == credential.id).values(last_used_at=now))
-        return Authenticated(
-            credential_id=credential.id,
-            server_id=server.id,
-            organization_permalink=org.permalink,
-            server_permalink=server.permalink,
-            suspended=server.suspended_at is not None or org.suspended_at is not None,
-            hold=credential.hold,
-        )
+        return _use(session, credential, server, org)
 
 
 def authenticate_server_credential(
@@ -135,10 +124,16 @@ def authenticate_server_credential(
 
 
 def _use(session: Session, credential: Credential, server: Server, org: Organization) -> Authenticated:
-    """Marks `credential` used (at most one write a minute) and says whom it speaks for."""
+    """Marks `credential` used and says whom it speaks for. One write per authentication at most
+    once a minute: the UI only shows coarse usage."""
     now = utcnow()
     if credential.last_used_at is None or now - credential.last_used_at > timedelta(minutes=1):
         session.execute(update(Credential).where(Credential.id == credential.id).values(last_used_at=now))
+    return authenticated(credential, server, org)
+
+
+def authenticated(credential: Credential, server: Server, org: Organization) -> Authenticated:
+    """Whom `credential` of `server` in `org` speaks for."""
     return Authenticated(
         credential_id=credential.id,
         server_id=server.id,

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Config
-from core.credentials import Authenticated
+from core.credentials import Authenticated, authenticated
 from core.db import Database
 from core.mail.address import domain_of, local_part
 from models.credential import Credential
@@ -194,15 +194,5 @@ def smtp_ip_credential(db: Database, client_ip: str) -> Authenticated | None:
         if not any(c.version == network.version and c in network for c in candidates):
             continue
         if best is None or network.prefixlen > best[0]:
-            best = (
-                network.prefixlen,
-                Authenticated(
-                    credential_id=credential.id,
-                    server_id=server.id,
-                    organization_permalink=org.permalink,
-                    server_permalink=server.permalink,
-                    suspended=server.suspended_at is not None or org.suspended_at is not None,
-                    hold=credential.hold,
-                ),
-            )
+            best = (network.prefixlen, authenticated(credential, server, org))
     return best[1] if best is not None else None

@@ -17,13 +17,6 @@ from models.enums import CredentialType
 from models.server import Server
 from tests.conftest import Installation
 from tests.smtp.wire import Wire
-from tests.support.smtp_server import running_smtp_server
-
-
-@pytest.fixture
-def smtp_port(installation: Installation) -> Iterator[int]:
-    with running_smtp_server(installation.runtime) as port:
-        yield port
 
 
 @pytest.fixture

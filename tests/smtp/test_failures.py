@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -17,16 +16,9 @@ from models.queued_message import QueuedMessage
 from scheduler.requeuer import requeue
 from tests.conftest import Backend, Installation
 from tests.support.processes import free_port
-from tests.support.smtp_server import running_smtp_server
 
 MESSAGE = b"From: orders@example.com\r\nTo: c@example.net\r\nSubject: Hi\r\n\r\nHello\r\n"
 QM = table(QueuedMessage)
-
-
-@pytest.fixture
-def smtp_port(installation: Installation) -> Iterator[int]:
-    with running_smtp_server(installation.runtime) as port:
-        yield port
 
 
 def send(installation: Installation, port: int) -> None:

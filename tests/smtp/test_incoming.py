@@ -5,11 +5,9 @@ and the end-of-DATA checks on incoming mail (loop detection, the Received header
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
-import pytest
 from sqlalchemy import select
 
 from core.broker import ACTOR_PROCESS_BOUNCE, ACTOR_PROCESS_INCOMING_MESSAGE, QUEUE_BOUNCES, QUEUE_INCOMING
@@ -25,15 +23,8 @@ from models.server import Server
 from tests.conftest import Installation
 from tests.support.incoming import INCOMING, route
 from tests.support.outgoing import change_server, stored_raw
-from tests.support.smtp_server import running_smtp_server
 
 QM = table(QueuedMessage)
-
-
-@pytest.fixture
-def smtp_port(installation: Installation) -> Iterator[int]:
-    with running_smtp_server(installation.runtime) as port:
-        yield port
 
 
 def connect(port: int) -> smtplib.SMTP:

@@ -35,12 +35,6 @@ def backend(sqlite_backend: Backend) -> Backend:
 
 
 @pytest.fixture
-def smtp_port(installation: Installation) -> Iterator[int]:
-    with running_smtp_server(installation.runtime) as port:
-        yield port
-
-
-@pytest.fixture
 def wire(smtp_port: int) -> Iterator[Wire]:
     """A connection past the greeting."""
     with Wire(smtp_port) as connection:

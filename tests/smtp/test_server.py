@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import smtplib
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -15,18 +14,11 @@ from models.base import table
 from models.message.message import Message
 from models.queued_message import QueuedMessage
 from tests.conftest import Installation
-from tests.support.smtp_server import running_smtp_server
 
 MESSAGE = (
     b"From: Shop <orders@example.com>\r\nTo: customer@example.net\r\nSubject: Order shipped\r\n"
     b"Message-ID: <abc-123@example.com>\r\n\r\nYour order has shipped.\r\n"
 )
-
-
-@pytest.fixture
-def smtp_port(installation: Installation) -> Iterator[int]:
-    with running_smtp_server(installation.runtime) as port:
-        yield port
 
 
 def connect(port: int) -> smtplib.SMTP:
