@@ -245,6 +245,29 @@ def test_smtp_endpoint_starttls_is_verified(
         sink.stop()
 
 
+def test_smtp_endpoint_with_implicit_tls(
+    installation: Installation, zone: Zone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = self_signed(tmp_path, "relay.example.com")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    sink = SMTPSink(tls_context=context, implicit_tls=True).start()
+    try:
+        zone.set("relay.example.com", "A", "127.0.0.1")
+        route(
+            installation,
+            "support@example.com",
+            endpoints=[smtp_endpoint(installation, "relay.example.com", sink.port, "TLS")],
+        )
+        [mid] = receive(installation, "support@example.com")
+        found = process(installation, mid)
+        assert found["status"] == "Sent" and last_delivery(found)["sent_with_ssl"]
+        assert sink.wait_for(1)[0].rcpt_tos == ["support@example.com"]
+    finally:
+        sink.stop()
+
+
 def test_address_endpoint_sends_through_the_mx_of_the_address(
     installation: Installation, smtp_sink: SMTPSink, zone: Zone
 ) -> None:

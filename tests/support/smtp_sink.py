@@ -74,14 +74,22 @@ class SinkHandler:
 
 
 class SMTPSink:
-    """`tls_context` makes the sink offer STARTTLS, as most real MX hosts do."""
+    """`tls_context` makes the sink offer STARTTLS, as most real MX hosts do; with `implicit_tls`
+    it speaks TLS from the first byte instead (SMTPS)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.handler = SinkHandler()
         self.host = host
         self._requested_port = port
         self.port = 0
         self._tls_context = tls_context
+        self._implicit_tls = implicit_tls
         self._controller: Controller | None = None
         self.connections = 0
 
@@ -98,9 +106,13 @@ class SMTPSink:
         class CountingController(Controller):
             def factory(self) -> SMTP:
                 sink.connections += 1
-                return SMTP(self.handler, hostname="sink.test", tls_context=sink._tls_context)
+                starttls = None if sink._implicit_tls else sink._tls_context
+                return SMTP(self.handler, hostname="sink.test", tls_context=starttls)
 
-        self._controller = CountingController(self.handler, hostname=self.host, port=port, ready_timeout=10)
+        implicit = self._tls_context if self._implicit_tls else None
+        self._controller = CountingController(
+            self.handler, hostname=self.host, port=port, ready_timeout=10, ssl_context=implicit
+        )
         self._controller.start()
         # The controller connects once itself to check the server is up.
         self.connections = 0
