@@ -103,6 +103,20 @@ class WebhooksSection:
 
 
 @dataclass(frozen=True)
+class APISection:
+    """An addition: limits of the management API (`/api/v2`)."""
+
+    # Requests a minute each token may make on average, and at once; 0 turns the limit off.
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 60
+    # Largest request body accepted, in bytes.
+    max_request_size: int = 10 * 1024 * 1024
+    # Items per page of a list when `limit` is not given, and the most `limit` may ask for.
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+
+@dataclass(frozen=True)
 class MainDBSection:
     # Empty host = the embedded SQLite database under `postal.data_dir` (an addition).
     host: str = ""
@@ -294,6 +308,7 @@ SECTIONS: dict[str, type] = {
     "clamav": ClamAVSection,
     "smtp_client": SMTPClientSection,
     "webhooks": WebhooksSection,
+    "api": APISection,
     "migration_waiter": MigrationWaiterSection,
     "oidc": OIDCSection,
 }
@@ -320,6 +335,7 @@ class Config:
     clamav: ClamAVSection = field(default_factory=ClamAVSection)
     smtp_client: SMTPClientSection = field(default_factory=SMTPClientSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
+    api: APISection = field(default_factory=APISection)
     migration_waiter: MigrationWaiterSection = field(default_factory=MigrationWaiterSection)
     oidc: OIDCSection = field(default_factory=OIDCSection)
     # The file this was read from (None: defaults and environment only).
@@ -524,6 +540,10 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: smtp_server.max_message_size: must be a positive number of megabytes")
     if config.dns.dkim_key_size < 1024:
         raise ConfigError(f"{source}: dns.dkim_key_size: must be at least 1024 bits")
+    if config.api.max_request_size <= 0 or config.api.default_page_size <= 0:
+        raise ConfigError(f"{source}: api: max_request_size and default_page_size must be positive")
+    if config.api.max_page_size < config.api.default_page_size:
+        raise ConfigError(f"{source}: api.max_page_size: must be at least api.default_page_size")
     if config.logging.level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{source}: logging.level: must be one of debug, info, warning, error")
 

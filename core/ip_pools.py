@@ -128,6 +128,97 @@ def add_rule(
     return rule
 
 
+# -- changes (the management API) --------------------------------------------------------------
+
+
+def update_pool(session: Session, pool: IPPool, name: str | None = None, default: bool | None = None) -> IPPool:
+    """Rename a pool or change whether new organizations get it; the permalink (its queue) stays."""
+    if name is not None:
+        if not name.strip():
+            raise ValidationError("name", "can't be blank")
+        pool.name = name.strip()
+    if default is not None:
+        pool.default = default
+    session.flush()
+    return pool
+
+
+def delete_pool(session: Session, pool: IPPool) -> None:
+    """Remove a pool with its addresses and rules; servers using it go back to the default queue."""
+    session.delete(pool)
+    session.flush()
+
+
+def update_address(
+    session: Session, address: IPAddress, hostname: str | None = None, priority: int | None = None
+) -> IPAddress:
+    if hostname is not None:
+        if not hostname.strip():
+            raise ValidationError("hostname", "can't be blank")
+        address.hostname = hostname.strip().lower()
+    if priority is not None:
+        if not 0 <= priority <= 100:
+            raise ValidationError("priority", "must be between 0 and 100")
+        address.priority = priority
+    session.flush()
+    return address
+
+
+def organization_pools(session: Session, organization_id: int) -> list[IPPool]:
+    """The pools assigned to the organization."""
+    return list(
+        session.scalars(
+            select(IPPool)
+            .join(OrganizationIPPool, OrganizationIPPool.ip_pool_id == IPPool.id)
+            .where(OrganizationIPPool.organization_id == organization_id)
+            .order_by(IPPool.id)
+        )
+    )
+
+
+def unassign_pool(session: Session, organization: Organization, pool: IPPool) -> bool:
+    """Take `pool` away from the organization (its rules and servers keep what they have)."""
+    row = session.scalar(
+        select(OrganizationIPPool).where(
+            OrganizationIPPool.organization_id == organization.id, OrganizationIPPool.ip_pool_id == pool.id
+        )
+    )
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def update_rule(
+    session: Session,
+    rule: IPPoolRule,
+    pool: IPPool | None = None,
+    from_text: str | None = None,
+    to_text: str | None = None,
+) -> IPPoolRule:
+    """Change a rule with the rules of `add_rule` (a new pool is assigned to the organization)."""
+    new_from = _conditions(from_text) if from_text is not None else _conditions(rule.from_text)
+    new_to = _conditions(to_text) if to_text is not None else _conditions(rule.to_text)
+    if not new_from and not new_to:
+        raise ValidationError("rule", "needs at least one --from or --to condition")
+    if pool is not None:
+        if rule.owner_type is OwnerType.SERVER:
+            server = session.get(Server, rule.owner_id)
+            assert server is not None
+            organization_id = server.organization_id
+        else:
+            organization_id = rule.owner_id
+        organization = session.get(Organization, organization_id)
+        assert organization is not None
+        assign_pool(session, organization, pool)
+        rule.ip_pool_id = pool.id
+    rule.from_text = "\n".join(new_from) or None
+    rule.to_text = "\n".join(new_to) or None
+    session.flush()
+    return rule
+
+
 # -- allocation -------------------------------------------------------------------------------
 
 

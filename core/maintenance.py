@@ -19,6 +19,7 @@ from core.webhooks import HISTORY, queue_event
 from models.base import table
 from models.domain import Domain
 from models.enums import MessageStatus, OwnerType
+from models.idempotency_key import LIFETIME, IdempotencyKey
 from models.message.message import Message
 from models.server import Server
 
@@ -177,6 +178,13 @@ def check_all_dns(runtime: Runtime) -> int:
     return checked
 
 
+def prune_idempotency_keys(runtime: Runtime) -> int:
+    """API `Idempotency-Key`s are remembered for a day; older ones are deleted."""
+    keys = table(IdempotencyKey)
+    with runtime.db.engine.begin() as conn:
+        return int(conn.execute(delete(keys).where(keys.c.created_at <= runtime.clock() - LIFETIME)).rowcount)
+
+
 def server_payload(server: Server, organization: str) -> dict[str, object]:
     return {"uuid": server.uuid, "name": server.name, "permalink": server.permalink, "organization": organization}
 
@@ -187,6 +195,7 @@ TASKS: dict[str, Callable[[Runtime], int]] = {
     "prune_webhook_history": prune_webhook_history,
     "send_limit_notifications": send_limit_notifications,
     "check_all_dns": check_all_dns,
+    "prune_idempotency_keys": prune_idempotency_keys,
 }
 
 

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import base64
-import email
 import hashlib
-from datetime import UTC
-from email.message import EmailMessage
-from email.policy import default as default_policy
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesHeaderParser
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from core.deliveries import deliveries_for
 from core.errors import NotFound
+from core.mail.content import MailContent
+from core.mail.content import parse as parse_content
+from core.mail.headers import decode_value, normalise_line_endings, split_raw
 from core.raw_store import load_raw_message
 from models.base import table
 from models.message.link import Click, Link, Load
 from models.message.message import Message
 from models.queued_message import QueuedMessage
+
+_HEADER_PARSER = BytesHeaderParser(policy=policy.default)
 
 EXPANSIONS = (
     "status",
@@ -45,78 +51,91 @@ def find_message(conn: Connection, ref: int | str) -> Message:
 
 
 class ParsedMessage:
-    """The MIME structure of a stored message, parsed once on demand."""
+    """The parts of a stored message the API shows, read as Postal reads them with the mail gem
+    (`core.mail.content`); parsed once, on demand, never raising on a malformed message."""
 
     def __init__(self, raw: bytes | None) -> None:
         self.raw = raw
-        self.mime: EmailMessage | None = (
-            email.message_from_bytes(raw, policy=default_policy) if raw is not None else None
-        )
 
-    def _first_text(self, subtype: str) -> str | None:
-        if self.mime is None:
-            return None
-        for part in self.mime.walk():
-            if part.is_multipart() or part.get_content_type() != f"text/{subtype}":
-                continue
-            if part.get_content_disposition() == "attachment":
-                continue
-            try:
-                return str(part.get_content())
-            except (LookupError, UnicodeError):
-                payload = part.get_payload(decode=True)
-                return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else None
-        return None
+    @cached_property
+    def content(self) -> MailContent:
+        return parse_content(self.raw) if self.raw is not None else MailContent()
 
     @property
     def plain_body(self) -> str | None:
-        return self._first_text("plain")
+        return self.content.plain_body
 
     @property
     def html_body(self) -> str | None:
-        return self._first_text("html")
+        return self.content.html_body
 
-    @property
-    def attachments(self) -> list[dict[str, Any]]:
-        if self.mime is None:
-            return []
-        found = []
-        for part in self.mime.walk():
-            if part.is_multipart():
-                continue
-            filename = part.get_filename()
-            if part.get_content_disposition() != "attachment" and not filename:
-                continue
-            data = part.get_payload(decode=True)
-            data = data if isinstance(data, bytes) else b""
-            found.append(
-                {
-                    "filename": filename or "",
-                    "content_type": part.get_content_type(),
-                    "data": base64.b64encode(data).decode(),
-                    "size": len(data),
-                    "hash": hashlib.sha1(data, usedforsecurity=False).hexdigest(),
-                }
-            )
-        return found
+    def attachments(self, encode: Callable[[bytes], str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "filename": a.filename or "",
+                "content_type": a.content_type,
+                "data": encode(a.data),
+                "size": len(a.data),
+                "hash": hashlib.sha1(a.data, usedforsecurity=False).hexdigest(),
+            }
+            for a in self.content.attachments
+        ]
 
     @property
     def headers(self) -> dict[str, list[str]]:
-        if self.mime is None:
+        """Every header of the message, decoded, by lower-case name (Postal's `headers`)."""
+        if self.raw is None:
+            return {}
+        head = split_raw(normalise_line_endings(self.raw))[0]
+        try:
+            message = _HEADER_PARSER.parsebytes(head + b"\r\n\r\n")
+        except Exception:  # the parser is lenient; an unreadable header block is shown as none
             return {}
         result: dict[str, list[str]] = {}
-        for name, value in self.mime.items():
-            result.setdefault(name.lower(), []).append(str(value))
+        for name, value in message.raw_items():
+            try:
+                text = str(message.policy.header_fetch_parse(name, str(value)))
+            except Exception:  # a header the structured parser rejects: plain RFC 2047 decoding
+                text = decode_value(str(value)) or ""
+            result.setdefault(name.lower(), []).append(text)
         return result
+
+
+def ruby_base64(data: bytes) -> str:
+    """Ruby's `Base64.encode64`, which Postal's v1 API uses: lines of 60 characters, each ending
+    in a newline. Every base64 decoder reads it; byte for byte it is what Postal sends."""
+    text = base64.b64encode(data).decode("ascii")
+    return "".join(text[i : i + 60] + "\n" for i in range(0, len(text), 60))
+
+
+def plain_base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _iso_time(epoch: float) -> str:
+    """A Ruby Time as Rails renders it in JSON: ISO 8601 UTC with milliseconds."""
+    return datetime.fromtimestamp(float(epoch), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _epoch(value: float | None) -> float | None:
     return float(value) if value is not None else None
 
 
-def message_data(conn: Connection, message: Message, expansions: Any = True) -> dict[str, Any]:
-    """`messages/message` data: `{id, token}` plus each requested expansion (True = all)."""
-    wanted = set(EXPANSIONS) if expansions is True else set(expansions or [])
+def message_data(
+    conn: Connection, message: Message, expansions: Any = True, *, postal_encoding: bool = False
+) -> dict[str, Any]:
+    """`messages/message` data: `{id, token}` plus each requested expansion (True = all).
+
+    `postal_encoding` renders binary data exactly as Postal's API does: base64 in Ruby's
+    60-character lines, and a message whose raw data is gone as the empty message Postal shows.
+    """
+    if expansions is True:
+        wanted = set(EXPANSIONS)
+    elif isinstance(expansions, list | tuple | set):
+        wanted = {e for e in expansions if isinstance(e, str)}
+    else:
+        wanted = set()
+    encode = ruby_base64 if postal_encoding else plain_base64
     data: dict[str, Any] = {"id": message.id, "token": message.token}
     if "status" in wanted:
         data["status"] = {
@@ -133,7 +152,8 @@ def message_data(conn: Connection, message: Message, expansions: Any = True) -> 
             "message_id": message.message_id,
             "timestamp": float(message.timestamp),
             "direction": message.scope,
-            "size": message.size,
+            # Postal's column is a VARCHAR, so its API has always sent the size as a string.
+            "size": str(message.size) if message.size is not None else None,
             "bounce": bool(message.bounce),
             # Postal's column defaults to 0, and clients test it that way.
             "bounce_for_id": message.bounce_for_id or 0,
@@ -157,29 +177,34 @@ def message_data(conn: Connection, message: Message, expansions: Any = True) -> 
         if "html_body" in wanted:
             data["html_body"] = parsed.html_body
         if "attachments" in wanted:
-            data["attachments"] = parsed.attachments
+            data["attachments"] = parsed.attachments(encode)
         if "headers" in wanted:
             data["headers"] = parsed.headers
         if "raw_message" in wanted:
-            data["raw_message"] = base64.b64encode(raw).decode() if raw is not None else None
+            if raw is None and postal_encoding:
+                raw = b"\r\n\r\n"  # Postal joins the missing headers and body with the blank line
+            data["raw_message"] = encode(raw) if raw is not None else None
     if "activity_entries" in wanted:
         data["activity_entries"] = activity_entries(conn, message.id)
     return data
 
 
 def activity_entries(conn: Connection, message_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Opens and clicks, oldest first. Postal renders its Load/Click objects through Rails, so
+    each is its attributes with the time as an ISO 8601 string."""
+    load = table(Load)
     loads = conn.execute(
-        select(table(Load)).where(table(Load).c.message_id == message_id).order_by(table(Load).c.id)
+        select(load).where(load.c.message_id == message_id).order_by(load.c.timestamp, load.c.id)
     ).mappings()
     clicks = conn.execute(
         select(table(Click), table(Link).c.url)
         .join(table(Link), table(Link).c.id == table(Click).c.link_id)
         .where(table(Click).c.message_id == message_id)
-        .order_by(table(Click).c.id)
+        .order_by(table(Click).c.timestamp, table(Click).c.id)
     ).mappings()
     return {
         "loads": [
-            {"ip_address": r["ip_address"], "user_agent": r["user_agent"], "timestamp": float(r["timestamp"])}
+            {"ip_address": r["ip_address"], "user_agent": r["user_agent"], "timestamp": _iso_time(r["timestamp"])}
             for r in loads
         ],
         "clicks": [
@@ -187,7 +212,7 @@ def activity_entries(conn: Connection, message_id: int) -> dict[str, list[dict[s
                 "url": r["url"],
                 "ip_address": r["ip_address"],
                 "user_agent": r["user_agent"],
-                "timestamp": float(r["timestamp"]),
+                "timestamp": _iso_time(r["timestamp"]),
             }
             for r in clicks
         ],

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from models.api_token import APIToken
 from models.credential import Credential
 from models.domain import Domain
 from models.ip_pool import IPAddress, IPPool, IPPoolRule
-from models.organization import Organization
+from models.organization import Organization, OrganizationUser
 from models.server import Server
+from models.track_domain import TrackDomain
 from models.user import User
 from models.webhook import Webhook
 
@@ -215,4 +217,110 @@ def route(r: Any, domain_name: str | None, route_domain: str, additional: list[d
         "endpoint": {"type": r.endpoint_type.value, "id": r.endpoint_id} if r.endpoint_type else None,
         "additional_endpoints": additional,
         "token": r.token,
+    }
+
+
+def api_token(t: APIToken) -> dict[str, Any]:
+    """A management API token, without the token (only its hash is kept)."""
+    return {
+        "uuid": t.uuid,
+        "name": t.name,
+        "user_id": t.user_id,
+        "last_used_at": iso(t.last_used_at),
+        "expires_at": iso(t.expires_at),
+        "created_at": iso(t.created_at),
+    }
+
+
+def membership(m: OrganizationUser, u: User, servers: list[str]) -> dict[str, Any]:
+    """A member of an organization; `servers` are the permalinks they may use unless `all_servers`."""
+    return {
+        "user": user(u),
+        "admin": m.admin,
+        "all_servers": m.all_servers,
+        "servers": [] if m.all_servers else servers,
+        "created_at": iso(m.created_at),
+    }
+
+
+def server_settings(srv: Server, org: Organization) -> dict[str, Any]:
+    """A server with every setting the management API can change."""
+    return {
+        **server(srv, org),
+        "status": "Suspended" if srv.suspended_at or org.suspended_at else srv.mode.value,
+        "suspension_reason": srv.suspension_reason,
+        "ip_pool_id": srv.ip_pool_id,
+        "message_retention_days": srv.message_retention_days,
+        "raw_message_retention_days": srv.raw_message_retention_days,
+        "raw_message_retention_size": srv.raw_message_retention_size,
+        "allow_sender": srv.allow_sender,
+        "spam_threshold": srv.spam_threshold,
+        "spam_failure_threshold": srv.spam_failure_threshold,
+        "outbound_spam_threshold": srv.outbound_spam_threshold,
+        "postmaster_address": srv.postmaster_address,
+        "log_smtp_data": srv.log_smtp_data,
+        "privacy_mode": srv.privacy_mode,
+    }
+
+
+def epoch_iso(value: float | None) -> str | None:
+    """Epoch seconds (as the message database stores times) in ISO 8601 UTC."""
+    return datetime.fromtimestamp(float(value), UTC).isoformat() if value is not None else None
+
+
+def message_summary(row: Any) -> dict[str, Any]:
+    """A row of a server's messages table, as lists show it."""
+    return {
+        "id": row.id,
+        "token": row.token,
+        "scope": row.scope,
+        "rcpt_to": row.rcpt_to,
+        "mail_from": row.mail_from,
+        "subject": row.subject,
+        "message_id": row.message_id,
+        "tag": row.tag,
+        "status": row.status,
+        "held": bool(row.held),
+        "spam": bool(row.spam),
+        "bounce": bool(row.bounce),
+        "size": row.size,
+        "timestamp": epoch_iso(row.timestamp),
+        "last_delivery_attempt": epoch_iso(row.last_delivery_attempt),
+        "hold_expiry": epoch_iso(row.hold_expiry),
+    }
+
+
+def queued_message(row: Any) -> dict[str, Any]:
+    """A row of the delivery queue; `locked` while a worker is delivering it."""
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "domain": row.domain,
+        "queue": row.queue,
+        "attempts": row.attempts,
+        "retry_after": iso(row.retry_after),
+        "locked": row.locked_at is not None,
+        "locked_at": iso(row.locked_at),
+        "manual": bool(row.manual),
+        "created_at": iso(row.created_at),
+    }
+
+
+def track_domain(t: TrackDomain, d: Domain) -> dict[str, Any]:
+    """A track domain; `name` is the full host name (Postal stores its first label and the domain)."""
+    return {
+        "id": t.id,
+        "uuid": t.uuid,
+        "server_id": t.server_id,
+        "name": f"{t.name}.{d.name}",
+        "domain": d.name,
+        "domain_uuid": d.uuid,
+        "ssl_enabled": t.ssl_enabled,
+        "track_clicks": t.track_clicks,
+        "track_loads": t.track_loads,
+        "excluded_click_domains": [h.strip() for h in (t.excluded_click_domains or "").splitlines() if h.strip()],
+        "dns_status": t.dns_status.value if t.dns_status is not None else None,
+        "dns_error": t.dns_error,
+        "dns_checked_at": iso(t.dns_checked_at),
+        "created_at": iso(t.created_at),
     }

@@ -302,3 +302,137 @@ def route_targets(session: Session, route: Route) -> list[RouteTarget]:
 def route_description(route: Route, domain: Domain | None) -> str:
     """`name@domain`, as Postal shows a route (and uses it as the From of its bounces)."""
     return f"{route.name}@{domain.name}" if domain is not None else route.name
+
+
+# -- changes --------------------------------------------------------------------------------------
+# The same rules as the create functions above, for the fields that are given (None: unchanged).
+
+
+def update_http_endpoint(
+    session: Session,
+    endpoint: HTTPEndpoint,
+    name: str | None = None,
+    url: str | None = None,
+    encoding: str | None = None,
+    format: str | None = None,
+    strip_replies: bool | None = None,
+    include_attachments: bool | None = None,
+    timeout: int | None = None,
+) -> HTTPEndpoint:
+    if name is not None:
+        if not name.strip():
+            raise ValidationError("name", "can't be blank")
+        endpoint.name = name.strip()
+    if url is not None:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("url", f"must be an http:// or https:// URL, not {url.strip()!r}")
+        endpoint.url = url.strip()
+    if timeout is not None:
+        if not 5 <= timeout <= 60:
+            raise ValidationError("timeout", f"must be between 5 and 60 seconds, not {timeout}")
+        endpoint.timeout = timeout
+    if encoding is not None:
+        endpoint.encoding = _choice("encoding", encoding, HTTPEncoding)
+    if format is not None:
+        endpoint.format = _choice("format", format, HTTPFormat)
+    if strip_replies is not None:
+        endpoint.strip_replies = strip_replies
+    if include_attachments is not None:
+        endpoint.include_attachments = include_attachments
+    session.flush()
+    return endpoint
+
+
+def update_smtp_endpoint(
+    session: Session,
+    endpoint: SMTPEndpoint,
+    name: str | None = None,
+    hostname: str | None = None,
+    port: int | None = None,
+    ssl_mode: str | None = None,
+) -> SMTPEndpoint:
+    if name is not None:
+        if not name.strip():
+            raise ValidationError("name", "can't be blank")
+        endpoint.name = name.strip()
+    if hostname is not None:
+        hostname = hostname.strip().lower().rstrip(".")
+        if not HOSTNAME.match(hostname):
+            raise ValidationError(
+                "hostname", f"must be a host name (letters, digits, dots and dashes), not {hostname!r}"
+            )
+        endpoint.hostname = hostname
+    if port is not None:
+        if not 1 <= port <= 65535:
+            raise ValidationError("port", f"must be between 1 and 65535, not {port}")
+        endpoint.port = port
+    if ssl_mode is not None:
+        endpoint.ssl_mode = _choice("ssl_mode", ssl_mode, SSLMode)
+    session.flush()
+    return endpoint
+
+
+def update_address_endpoint(session: Session, endpoint: AddressEndpoint, address: str) -> AddressEndpoint:
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise ValidationError("address", f"must be an e-mail address, not {address!r}")
+    taken = session.scalar(
+        select(AddressEndpoint.id).where(
+            AddressEndpoint.server_id == endpoint.server_id,
+            AddressEndpoint.address == address,
+            AddressEndpoint.id != endpoint.id,
+        )
+    )
+    if taken is not None:
+        raise ValidationError("address", f"{address} is already an endpoint of this server")
+    endpoint.address = address
+    session.flush()
+    return endpoint
+
+
+def route_endpoints(session: Session, route: Route) -> list[Endpoint]:
+    """The route's own endpoint, then its additional ones (those that still exist)."""
+    found = [load_endpoint(session, t.endpoint_type, t.endpoint_id) for t in route_targets(session, route)]
+    return [e for e in found if e is not None]
+
+
+def update_route(
+    session: Session,
+    route: Route,
+    mode: str | None = None,
+    spam_mode: str | None = None,
+    endpoints: list[Endpoint] | None = None,
+) -> Route:
+    """Change the mode, spam mode or endpoints of a route; its address stays. Leaving Endpoint
+    mode drops the endpoints; entering it without `endpoints` keeps the ones the route has."""
+    route_mode: RouteMode = _choice("mode", mode, RouteMode) if mode is not None else route.mode
+    if endpoints is None:
+        endpoints = route_endpoints(session, route) if route_mode is RouteMode.ENDPOINT else []
+    kinds = [next(k for k, m in ENDPOINT_MODELS.items() if isinstance(e, m)) for e in endpoints]
+    for endpoint in endpoints:
+        if endpoint.server_id != route.server_id:
+            raise ValidationError("endpoint", "belongs to another server")
+    if route_mode is RouteMode.ENDPOINT and not endpoints:
+        raise ValidationError("endpoint", "is required when the mode is Endpoint")
+    if route_mode is not RouteMode.ENDPOINT and endpoints:
+        raise ValidationError("endpoint", f"can only be given in Endpoint mode, not {route_mode.value}")
+    if len({(k, e.id) for k, e in zip(kinds, endpoints, strict=True)}) != len(endpoints):
+        raise ValidationError("endpoint", "is listed twice")
+    if route.name == RETURN_PATH_ROUTE and kinds and kinds[0] is not EndpointType.HTTP:
+        raise ValidationError("endpoint", f"of the {RETURN_PATH_ROUTE} route must be an HTTP endpoint")
+    if route.name == "*" and any(k is not EndpointType.HTTP for k in kinds[1:]):
+        raise ValidationError("endpoint", "additional endpoints of a * route must be HTTP endpoints")
+    route.mode = route_mode
+    if spam_mode is not None:
+        route.spam_mode = _choice("spam_mode", spam_mode, SpamMode)
+    route.endpoint_type = kinds[0] if kinds else None
+    route.endpoint_id = endpoints[0].id if endpoints else None
+    for extra in session.scalars(select(AdditionalRouteEndpoint).where(AdditionalRouteEndpoint.route_id == route.id)):
+        session.delete(extra)
+    session.flush()
+    for kind, endpoint in zip(kinds[1:], endpoints[1:], strict=True):
+        session.add(AdditionalRouteEndpoint(route_id=route.id, endpoint_type=kind, endpoint_id=endpoint.id))
+    session.flush()
+    return route

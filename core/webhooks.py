@@ -99,6 +99,55 @@ def create_webhook(
     return webhook
 
 
+def webhook_events(session: Session, webhook: Webhook) -> list[str]:
+    """The events the webhook was subscribed to by name (empty when it wants all events)."""
+    return list(
+        session.scalars(
+            select(WebhookEvent.event).where(WebhookEvent.webhook_id == webhook.id).order_by(WebhookEvent.id)
+        )
+    )
+
+
+def update_webhook(
+    session: Session,
+    webhook: Webhook,
+    url: str | None = None,
+    name: str | None = None,
+    events: Sequence[str] | None = None,
+    enabled: bool | None = None,
+) -> Webhook:
+    """Change what is given, with the rules of `create_webhook`; `events=[]` means all events."""
+    if url is not None:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
+        webhook.url = url.strip()
+    if name is not None:
+        if not name.strip():
+            raise ValidationError("name", "can't be blank")
+        webhook.name = name.strip()
+    if events is not None:
+        unknown = [e for e in events if e not in EVENTS]
+        if unknown:
+            raise ValidationError("event", f"{', '.join(unknown)} is not one of {', '.join(EVENTS)}")
+        for row in session.scalars(select(WebhookEvent).where(WebhookEvent.webhook_id == webhook.id)):
+            session.delete(row)
+        session.flush()
+        webhook.all_events = not events
+        for event in dict.fromkeys(events):
+            session.add(WebhookEvent(webhook_id=webhook.id, event=event))
+    if enabled is not None:
+        webhook.enabled = enabled
+    session.flush()
+    return webhook
+
+
+def delete_webhook(session: Session, webhook: Webhook) -> None:
+    """Remove the webhook; its requests still waiting go with it, its history stays."""
+    session.delete(webhook)
+    session.flush()
+
+
 # -- payloads ---------------------------------------------------------------------------------
 
 
@@ -333,22 +382,44 @@ def history(runtime: Runtime, server_id: int, webhook_id: int | None = None, lim
         query = query.where(HISTORY.c.webhook_id == webhook_id)
     with mdb.reader.connect() as conn:
         rows = conn.execute(query).mappings().all()
-    return [
-        {
-            "id": row["id"],
-            "uuid": row["uuid"],
-            "event": row["event"],
-            "attempt": row["attempt"],
-            "timestamp": float(row["timestamp"]),
-            "status_code": row["status_code"],
-            "body": row["body"],
-            "payload": json.loads(row["payload"]) if row["payload"] else None,
-            "will_retry": bool(row["will_retry"]),
-            "url": row["url"],
-            "webhook_id": row["webhook_id"],
-        }
-        for row in rows
-    ]
+    return [_attempt(row) for row in rows]
+
+
+def _attempt(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "uuid": row["uuid"],
+        "event": row["event"],
+        "attempt": row["attempt"],
+        "timestamp": float(row["timestamp"]),
+        "status_code": row["status_code"],
+        "body": row["body"],
+        "payload": json.loads(row["payload"]) if row["payload"] else None,
+        "will_retry": bool(row["will_retry"]),
+        "url": row["url"],
+        "webhook_id": row["webhook_id"],
+    }
+
+
+def history_before(
+    runtime: Runtime, server_id: int, webhook_id: int, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Attempts of one webhook, newest (highest id) first, below `before_id` when given: pages."""
+    query = select(HISTORY).where(HISTORY.c.webhook_id == webhook_id).order_by(HISTORY.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(HISTORY.c.id < before_id)
+    with runtime.message_dbs.get(server_id).reader.connect() as conn:
+        return [_attempt(row) for row in conn.execute(query).mappings()]
+
+
+def history_attempt(runtime: Runtime, server_id: int, webhook_id: int, attempt_id: int) -> dict[str, Any]:
+    """One attempt of the webhook's history."""
+    query = select(HISTORY).where(HISTORY.c.id == attempt_id, HISTORY.c.webhook_id == webhook_id)
+    with runtime.message_dbs.get(server_id).reader.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFound("webhook request", attempt_id)
+    return _attempt(row)
 
 
 def resend(runtime: Runtime, server_id: int, request_uuid: str) -> int:

@@ -3,12 +3,14 @@
 Importing this package registers every table on its base's metadata (migrations and tests rely on it).
 """
 
+from models.api_token import APIToken
 from models.base import MainBase, MessageBase
 from models.credential import Credential
 from models.domain import Domain
 from models.endpoint import AddressEndpoint, HTTPEndpoint, SMTPEndpoint
+from models.idempotency_key import IdempotencyKey
 from models.ip_pool import IPAddress, IPPool, IPPoolRule, OrganizationIPPool
-from models.organization import Organization, OrganizationUser
+from models.organization import Organization, OrganizationUser, OrganizationUserServer
 from models.queued_message import QueuedMessage
 from models.route import AdditionalRouteEndpoint, Route
 from models.server import Server
@@ -19,6 +21,7 @@ from models.webhook import Webhook, WebhookEvent, WebhookRequest
 from models.worker_role import ScheduledTask, WorkerRole
 
 __all__ = [
+    "APIToken",
     "AdditionalRouteEndpoint",
     "AddressEndpoint",
     "Credential",
@@ -27,11 +30,13 @@ __all__ = [
     "IPAddress",
     "IPPool",
     "IPPoolRule",
+    "IdempotencyKey",
     "MainBase",
     "MessageBase",
     "Organization",
     "OrganizationIPPool",
     "OrganizationUser",
+    "OrganizationUserServer",
     "QueuedMessage",
     "Route",
     "SMTPEndpoint",

@@ -48,3 +48,14 @@ class OrganizationUser(MainBase):
     admin: Mapped[bool] = mapped_column(default=False)
     all_servers: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrganizationUserServer(MainBase):
+    """A server a member without `all_servers` may use (an addition: Postal has only the flag)."""
+
+    __tablename__ = "organization_user_servers"
+    __table_args__ = (UniqueConstraint("organization_user_id", "server_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_user_id: Mapped[int] = mapped_column(ForeignKey("organization_users.id", ondelete="CASCADE"))
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)

@@ -27,6 +27,7 @@ CRON: dict[str, dict[str, Any]] = {
     "check_all_dns": {"trigger": "cron", "minute": 15},
     "prune_webhook_history": {"trigger": "cron", "minute": 45},
     "prune_suppression_lists": {"trigger": "cron", "hour": 3, "minute": 0},
+    "prune_idempotency_keys": {"trigger": "cron", "minute": 30},
 }
 
 

@@ -251,6 +251,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("server", metavar="ORG/SERVER")
     p.add_argument("route", metavar="UUID|NAME@DOMAIN")
     _json_flag(p)
+
+    # -- users and API tokens -------------------------------------------------------------
+    p = command("add-user", "users:org_add_user", "make a user a member of an organization", org_sub)
+    p.add_argument("org", metavar="ORG")
+    p.add_argument("email", metavar="EMAIL")
+    p.add_argument("--admin", action="store_true", help="the member administers the organization")
+    p.add_argument(
+        "--servers", default="all", metavar="all|PERMALINK,…", help="the servers the member may use (default: all)"
+    )
+    _json_flag(p)
+    usr = command("user", "", "users")
+    usr_sub = usr.add_subparsers(dest="user_command", metavar="COMMAND")
+    tok = command("token", "", "personal tokens of the management API", usr_sub)
+    tok_sub = tok.add_subparsers(dest="token_command", metavar="COMMAND")
+    p = command("create", "users:token_create", "make a token (shown once; only its hash is kept)", tok_sub)
+    p.add_argument("email", metavar="EMAIL")
+    p.add_argument("--name", help="what the token is for")
+    _json_flag(p)
     return parser
 
 

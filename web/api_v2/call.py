@@ -1,0 +1,116 @@
+"""One API request as the handlers see it: who asks, the validated input, one transaction, and
+the lookups that enforce who may see what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import permissions
+from core.api_tokens import TokenUser
+from core.runtime import Runtime
+from models.organization import Organization
+from models.server import Server
+from models.user import User
+from web.api_v2.errors import APIError, forbidden, not_found
+
+
+class Call:
+    def __init__(
+        self,
+        runtime: Runtime,
+        token: TokenUser | None,
+        params: dict[str, str],
+        query: dict[str, Any],
+        body: Any,
+        read_only: bool,
+    ) -> None:
+        self.runtime = runtime
+        self.token = token
+        self.params = params
+        self.query = query
+        self.body = body
+        self.read_only = read_only
+        self._session: Session | None = None
+        self._user: User | None = None
+
+    # -- the unit of work (STYLE rule 10) -----------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        """The request's transaction, begun on first use; reads use the read-only engine."""
+        if self._session is None:
+            db = self.runtime.db
+            self._session = db.sessions(bind=db.reader if self.read_only else db.engine)
+            self._session.begin()
+        return self._session
+
+    def commit(self) -> None:
+        """End the transaction now: for handlers that then call use-cases running their own."""
+        if self._session is not None:
+            self._session.commit()
+            self._session.close()
+            self._session = None
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+
+    # -- who asks -----------------------------------------------------------------------------
+
+    @property
+    def user(self) -> User:
+        if self._user is None:
+            if self.token is None:
+                raise APIError("unauthorized", "an API token is required")
+            user = self.session.get(User, self.token.user_id)
+            if user is None:
+                raise APIError("unauthorized", "the token's user no longer exists")
+            self._user = user
+        return self._user
+
+    def require_global_admin(self) -> None:
+        if not self.user.admin:
+            raise forbidden("only global administrators can do this")
+
+    # -- lookups: 404 for what the user cannot see, 403 for what they see but may not change --
+
+    def organization(self, admin: bool = False) -> Organization:
+        org = self.session.scalar(
+            select(Organization).where(Organization.permalink == self.params["org"], Organization.deleted_at.is_(None))
+        )
+        if org is None or not permissions.can_view_organization(self.session, self.user, org):
+            raise not_found("organization")
+        if admin and not permissions.can_admin_organization(self.session, self.user, org):
+            raise forbidden("only administrators of the organization can do this")
+        return org
+
+    def server(self, org_admin: bool = False) -> Server:
+        org = self.organization(admin=org_admin)
+        server = self.session.scalar(
+            select(Server).where(
+                Server.organization_id == org.id,
+                Server.permalink == self.params["server"],
+                Server.deleted_at.is_(None),
+            )
+        )
+        if server is None or not permissions.can_use_server(self.session, self.user, server):
+            raise not_found("server")
+        return server
+
+    # -- input --------------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        return int(self.query.get("limit") or self.runtime.config.api.default_page_size)
+
+    @property
+    def cursor(self) -> str | None:
+        return self.query.get("cursor") or None
+
+    def field(self, name: str, default: Any = None) -> Any:
+        return self.body.get(name, default) if isinstance(self.body, dict) else default
