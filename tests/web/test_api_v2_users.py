@@ -82,6 +82,7 @@ def test_users_break_no_rules(api: LiveAPI) -> None:
         ({"email": "ROOT@example.com", **names}, "email"),
         ({"email": "short@example.com", "password": "seven77", **names}, "password"),
         ({"email": "long@example.com", "password": "é" * 40, **names}, "password"),
+        ({"email": "blank@example.com", "first_name": " ", "last_name": "B"}, "first_name"),
     ]
     for body, field in cases:
         reply = api.admin.post("/users", body)
@@ -94,6 +95,8 @@ def test_users_break_no_rules(api: LiveAPI) -> None:
     reply = api.admin.patch(f"/users/{other['uuid']}", {"email": "root@example.com"})
     assert (reply.status, reply.code) == (422, "validation_failed")
     reply = api.admin.patch(f"/users/{other['uuid']}", {"password": "short"})
+    assert (reply.status, reply.code) == (422, "validation_failed")
+    reply = api.admin.patch(f"/users/{other['uuid']}", {"last_name": ""})
     assert (reply.status, reply.code) == (422, "validation_failed")
     assert api.admin.get("/users/no-such-user").status == 404
 

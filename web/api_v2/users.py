@@ -79,6 +79,9 @@ def _user(call: Call) -> User:
 
 
 def _name(field: str, value: str) -> str:
+    """Postal requires both names."""
+    if not value.strip():
+        raise ValidationError(field, "can't be blank")
     if "\n" in value or "\r" in value:
         raise ValidationError(field, "must be one line")
     return value.strip()
