@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import itertools
 import json
 import os
@@ -118,6 +119,7 @@ class TimingSink(SMTPSink):
 class Options:
     backend: str
     direction: str
+    via: str
     messages: int
     clients: int
     per_connection: int
@@ -141,6 +143,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="outgoing: authenticated submission delivered to the MX (default); incoming: "
         "unauthenticated mail to a route whose SMTP endpoint is the sink",
     )
+    parser.add_argument(
+        "--via",
+        choices=["smtp", "api"],
+        default="smtp",
+        help="outgoing only: submit by SMTP (default) or by HTTP API v1 /api/v1/send/message",
+    )
     parser.add_argument("--messages", type=int, default=2000, help="messages to send (default 2000)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent SMTP clients (default 20)")
     parser.add_argument("--per-connection", type=int, default=10, help="messages per SMTP connection (default 10)")
@@ -157,9 +165,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     for name in ("messages", "clients", "per_connection", "size", "worker_processes", "worker_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.via == "api" and args.direction != "outgoing":
+        parser.error("--via api submits outgoing mail; it cannot be combined with --direction incoming")
     return Options(
         backend=args.backend,
         direction=args.direction,
+        via=args.via,
         messages=args.messages,
         clients=args.clients,
         per_connection=args.per_connection,
@@ -320,9 +331,11 @@ class Account:
     key: str
     # Incoming: the routed address every message goes to (no AUTH).
     route_address: str | None = None
+    # Submission by the HTTP API: the server's API key.
+    api_key: str | None = None
 
 
-def provision(config_file: Path, direction: str = "outgoing", sink_port: int = 25) -> Account:
+def provision(config_file: Path, direction: str = "outgoing", sink_port: int = 25, via: str = "smtp") -> Account:
     """Initialize and create an organization, a server, a verified domain and an SMTP credential;
     for incoming mail also an SMTP endpoint (the sink) and a route to it."""
     cli(config_file, "initialize")
@@ -331,6 +344,9 @@ def provision(config_file: Path, direction: str = "outgoing", sink_port: int = 2
     ref = f"{org['permalink']}/{server['permalink']}"
     cli(config_file, "domain", "add", ref, SENDER_DOMAIN, "--verified")
     credential = cli_json(config_file, "credential", "create", ref, "--type", "SMTP")
+    if via == "api":
+        api = cli_json(config_file, "credential", "create", ref, "--type", "API")
+        return Account(username=ref, key=str(credential["key"]), api_key=str(api["key"]))
     if direction != "incoming":
         return Account(username=ref, key=str(credential["key"]))
     sink = ["--hostname", f"mx.{RECIPIENT_DOMAIN}", "--port", str(sink_port), "--ssl-mode", "None"]
@@ -351,9 +367,11 @@ def start_roles(options: Options, config_file: Path) -> list[RoleProcess]:
         "--threads",
         str(options.worker_threads),
     ]
+    commands = [["smtp-server"], worker, ["scheduler"]]
+    if options.via == "api":
+        commands.append(["web-server"])
     return [
-        RoleProcess([*postal_command(), *command], config_file, workdir / f"{command[0]}.log")
-        for command in (["smtp-server"], worker, ["scheduler"])
+        RoleProcess([*postal_command(), *command], config_file, workdir / f"{command[0]}.log") for command in commands
     ]
 
 
@@ -449,7 +467,55 @@ class Driver:
             client.login(self.account.username, self.account.key)
         return client
 
+    def _api_client(self) -> None:
+        """Submission through /api/v1/send/message, `per_connection` requests per HTTP connection."""
+        number = self._next()
+        while number is not None:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            try:
+                for _ in range(self.options.per_connection):
+                    if number is None:
+                        break
+                    usable = self._post(connection, number)
+                    number = self._next()
+                    if not usable:
+                        break
+            finally:
+                connection.close()
+
+    def _post(self, connection: http.client.HTTPConnection, number: int) -> bool:
+        body = json.dumps(
+            {
+                "to": [f"user{number}@{RECIPIENT_DOMAIN}"],
+                "from": f"Bench <app@{SENDER_DOMAIN}>",
+                "subject": f"Bench message {number}",
+                "plain_body": build_message(number, self.options.size).partition(b"\r\n\r\n")[2].decode(),
+                "headers": {"X-Bench-Id": str(number)},
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json", "X-Server-API-Key": str(self.account.api_key)}
+        item = Sent(number, time.monotonic())
+        usable = True
+        try:
+            connection.request("POST", "/api/v1/send/message", body=body, headers=headers)
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            item.error = f"{type(exc).__name__}: {exc}"
+            usable = False
+        else:
+            if answer.get("status") == "success":
+                item.accepted = time.monotonic()
+            else:
+                item.error = f"{response.status} {answer.get('status')}: {answer.get('data')}"
+                item.refused = True
+        self._record(item)
+        return usable
+
     def _client(self) -> None:
+        if self.options.via == "api":
+            self._api_client()
+            return
         number = self._next()
         while number is not None:
             try:
@@ -603,7 +669,7 @@ def report(options: Options, result: Result) -> str:
             "(accepted → at the sink)"
         )
     summary = (
-        f"backend={options.backend} direction={options.direction} "
+        f"backend={options.backend} direction={options.direction} via={options.via} "
         f"messages={options.messages} clients={options.clients} "
         f"per-connection={options.per_connection} size={options.size} "
     )
@@ -677,12 +743,12 @@ def run(options: Options) -> int:
                 print(f"the machine is {background:.0f}% busy before the platform starts", flush=True)
 
             started = time.monotonic()
-            account = provision(env.config_file, options.direction, sink.port)
+            account = provision(env.config_file, options.direction, sink.port, options.via)
             print(f"provisioned {account.username} in {time.monotonic() - started:.1f} s", flush=True)
 
             roles = start_roles(options, env.config_file)
             try:
-                drive(options, roles, smtp_port, account, sink, outcome)
+                drive(options, roles, smtp_port, account, sink, outcome, web_port)
                 if background is not None:
                     outcome.summary += f" background-cpu={background:.0f}%"
             finally:
@@ -724,12 +790,15 @@ def drive(
     account: Account,
     sink: TimingSink,
     outcome: Outcome,
+    web_port: int = 0,
 ) -> None:
     """Wait for the platform, send every message, wait for the sink and report."""
     try:
         wait_for_port(smtp_port, roles[0].process, timeout=60)
+        if options.via == "api":
+            wait_for_port(web_port, roles[-1].process, timeout=60)
     except (RuntimeError, TimeoutError) as exc:
-        raise BenchFailed(f"the SMTP server did not start: {exc}") from exc
+        raise BenchFailed(f"the platform did not start: {exc}") from exc
     for role in roles:
         if role.process.poll() is not None:
             raise BenchFailed(f"{role.log_path.name} exited with {role.process.returncode}")
@@ -740,7 +809,7 @@ def drive(
         flush=True,
     )
     trees = {role.log_path.stem: role.process.pid for role in roles}
-    driver = Driver(options, smtp_port, account)
+    driver = Driver(options, web_port if options.via == "api" else smtp_port, account)
     cpu_before = cpu.sample(trees)
     driver.run()
     accepted_ids = {s.number for s in driver.sent if s.accepted is not None and s.error is None}

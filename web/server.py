@@ -20,6 +20,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's backlog of 5 resets connections when a few dozen clients arrive at once.
+    request_queue_size = 128
 
 
 def start_threaded(app: falcon.App, host: str, port: int) -> ThreadingWSGIServer:

@@ -23,7 +23,6 @@ from core.submission import (
     SubmissionRejected,
     UnauthenticatedFrom,
     authenticated_domain,
-    submit_outgoing_many,
 )
 from web.api_v1.action import Action, Context
 from web.api_v1.envelope import APIError
@@ -272,7 +271,7 @@ def _check_size(ctx: Context, raw: bytes) -> None:
 
 
 def _submit(ctx: Context, submission: Submission) -> Accepted:
-    result = submit_outgoing_many(ctx.runtime, [submission])[0]
+    result = ctx.runtime.submit_outgoing(submission)
     if isinstance(result, Accepted):
         return result
     raise _api_error(result)
