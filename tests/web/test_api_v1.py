@@ -315,6 +315,8 @@ def test_params_as_a_form_field_urlencoded_multipart_or_query(installation: Inst
     assert api.parameter_error("/api/v1/messages/message", body=b"") == "`id` parameter is required but is missing"
 
 
+# Validation does not depend on the database: SQLite only keeps the suite quick.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("path", "params", "message"),
     [

@@ -198,6 +198,8 @@ NAMELESS = {"data": "eA=="}
 DATALESS = {"name": "a.txt", "data": "  "}
 
 
+# Validation does not depend on the database: SQLite only keeps the suite quick.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("params", "code"),
     [
