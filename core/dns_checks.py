@@ -165,21 +165,25 @@ def check_mx(config: Config, lookup: Lookup, domain: Domain) -> None:
         domain.mx_error = f"MX {noun} for {_sentence(missing)} are missing and are required."
 
 
+def check_cname(lookup: Lookup, name: str, expected: str, missing: str) -> tuple[DNSStatus, str | None]:
+    """Whether `name` is a CNAME to `expected` (nothing else): the status and Postal's error text;
+    `missing` is the text when there is no CNAME at all."""
+    records = lookup(name, "CNAME")
+    if not records:
+        return DNSStatus.MISSING, missing
+    if len(records) == 1 and records[0] == expected:
+        return DNSStatus.OK, None
+    return DNSStatus.INVALID, (
+        f"There is a CNAME record at {name} but it points to {records[0]} which is incorrect. "
+        f"It should point to {expected}."
+    )
+
+
 def check_return_path(config: Config, lookup: Lookup, domain: Domain) -> None:
     name = return_path_name(config, domain)
-    records = lookup(name, "CNAME")
-    expected = config.dns.return_path_domain.lower()
-    if not records:
-        domain.return_path_status = DNSStatus.MISSING
-        domain.return_path_error = f"There is no return path record at {name}"
-    elif len(records) == 1 and records[0] == expected:
-        domain.return_path_status, domain.return_path_error = DNSStatus.OK, None
-    else:
-        domain.return_path_status = DNSStatus.INVALID
-        domain.return_path_error = (
-            f"There is a CNAME record at {name} but it points to {records[0]} which is incorrect. "
-            f"It should point to {expected}."
-        )
+    domain.return_path_status, domain.return_path_error = check_cname(
+        lookup, name, config.dns.return_path_domain.lower(), f"There is no return path record at {name}"
+    )
 
 
 def check_domain(config: Config, lookup: Lookup, domain: Domain) -> bool:

@@ -174,9 +174,9 @@ def suppression(row: Any) -> dict[str, Any]:
 
 def endpoint(e: Any) -> dict[str, Any]:
     """An HTTP, SMTP or address endpoint; `ref` is how `--endpoint` names it."""
-    from core.routes import ENDPOINT_MODELS
+    from core.routes import endpoint_kind
 
-    kind = next(k for k, model in ENDPOINT_MODELS.items() if isinstance(e, model))
+    kind = endpoint_kind(e)
     data: dict[str, Any] = {
         "id": e.id,
         "uuid": e.uuid,

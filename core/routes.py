@@ -45,7 +45,60 @@ def _choice(field: str, value: str, enum: Any) -> Any:
         raise ValidationError(field, f"must be one of {', '.join(e.value for e in enum)}, not {value!r}") from None
 
 
+def endpoint_kind(endpoint: Endpoint) -> EndpointType:
+    return next(kind for kind, model in ENDPOINT_MODELS.items() if isinstance(endpoint, model))
+
+
 # -- endpoints ------------------------------------------------------------------------------------
+# Each field is checked by one function, for creating and for changing an endpoint alike.
+
+
+def _valid_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationError("name", "can't be blank")
+    return name
+
+
+def _valid_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
+    return url
+
+
+def _valid_timeout(timeout: int) -> int:
+    if not 5 <= timeout <= 60:
+        raise ValidationError("timeout", f"must be between 5 and 60 seconds, not {timeout}")
+    return timeout
+
+
+def _valid_hostname(hostname: str) -> str:
+    hostname = hostname.strip().lower().rstrip(".")
+    if not HOSTNAME.match(hostname):
+        raise ValidationError("hostname", f"must be a host name (letters, digits, dots and dashes), not {hostname!r}")
+    return hostname
+
+
+def _valid_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise ValidationError("port", f"must be between 1 and 65535, not {port}")
+    return port
+
+
+def _valid_address(session: Session, server_id: int, address: str, endpoint_id: int | None = None) -> str:
+    """An e-mail address that is not already an address endpoint of the server (but `endpoint_id`)."""
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise ValidationError("address", f"must be an e-mail address, not {address!r}")
+    query = select(AddressEndpoint.id).where(AddressEndpoint.server_id == server_id, AddressEndpoint.address == address)
+    if endpoint_id is not None:
+        query = query.where(AddressEndpoint.id != endpoint_id)
+    if session.scalar(query) is not None:
+        raise ValidationError("address", f"{address} is already an endpoint of this server")
+    return address
 
 
 def create_http_endpoint(
@@ -59,23 +112,15 @@ def create_http_endpoint(
     include_attachments: bool = True,
     timeout: int = 5,
 ) -> HTTPEndpoint:
-    name, url = name.strip(), url.strip()
-    if not name:
-        raise ValidationError("name", "can't be blank")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
-    if not 5 <= timeout <= 60:
-        raise ValidationError("timeout", f"must be between 5 and 60 seconds, not {timeout}")
     endpoint = HTTPEndpoint(
         server_id=server.id,
-        name=name,
-        url=url,
+        name=_valid_name(name),
+        url=_valid_url(url),
+        timeout=_valid_timeout(timeout),
         encoding=_choice("encoding", encoding, HTTPEncoding),
         format=_choice("format", format, HTTPFormat),
         strip_replies=strip_replies,
         include_attachments=include_attachments,
-        timeout=timeout,
     )
     session.add(endpoint)
     session.flush()
@@ -85,15 +130,12 @@ def create_http_endpoint(
 def create_smtp_endpoint(
     session: Session, server: Server, name: str, hostname: str, port: int = 25, ssl_mode: str = SSLMode.AUTO.value
 ) -> SMTPEndpoint:
-    name, hostname = name.strip(), hostname.strip().lower().rstrip(".")
-    if not name:
-        raise ValidationError("name", "can't be blank")
-    if not HOSTNAME.match(hostname):
-        raise ValidationError("hostname", f"must be a host name (letters, digits, dots and dashes), not {hostname!r}")
-    if not 1 <= port <= 65535:
-        raise ValidationError("port", f"must be between 1 and 65535, not {port}")
     endpoint = SMTPEndpoint(
-        server_id=server.id, name=name, hostname=hostname, port=port, ssl_mode=_choice("ssl_mode", ssl_mode, SSLMode)
+        server_id=server.id,
+        name=_valid_name(name),
+        hostname=_valid_hostname(hostname),
+        port=_valid_port(port),
+        ssl_mode=_choice("ssl_mode", ssl_mode, SSLMode),
     )
     session.add(endpoint)
     session.flush()
@@ -101,16 +143,7 @@ def create_smtp_endpoint(
 
 
 def create_address_endpoint(session: Session, server: Server, address: str) -> AddressEndpoint:
-    address = address.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
-        raise ValidationError("address", f"must be an e-mail address, not {address!r}")
-    taken = session.scalar(
-        select(AddressEndpoint.id).where(AddressEndpoint.server_id == server.id, AddressEndpoint.address == address)
-    )
-    if taken is not None:
-        raise ValidationError("address", f"{address} is already an endpoint of this server")
-    endpoint = AddressEndpoint(server_id=server.id, address=address)
+    endpoint = AddressEndpoint(server_id=server.id, address=_valid_address(session, server.id, address))
     session.add(endpoint)
     session.flush()
     return endpoint
@@ -148,7 +181,7 @@ def load_endpoint(session: Session, kind: str | EndpointType | None, endpoint_id
 
 def delete_endpoint(session: Session, endpoint: Endpoint) -> None:
     """Remove an endpoint; routes that used it now reject mail, as in Postal."""
-    kind = next(k for k, m in ENDPOINT_MODELS.items() if isinstance(endpoint, m))
+    kind = endpoint_kind(endpoint)
     session.execute(
         update(Route)
         .where(Route.endpoint_type == kind, Route.endpoint_id == endpoint.id)
@@ -210,24 +243,11 @@ def create_route(
         if "+" in name:
             raise ValidationError("name", "can't contain +")
         domain = _route_domain(session, server, domain_name)
-    for endpoint in endpoints:
-        if endpoint.server_id != server.id:
-            raise ValidationError("endpoint", "belongs to another server")
-    kinds = [next(k for k, m in ENDPOINT_MODELS.items() if isinstance(e, m)) for e in endpoints]
-    if route_mode is RouteMode.ENDPOINT and not endpoints:
-        raise ValidationError("endpoint", "is required when the mode is Endpoint")
-    if route_mode is not RouteMode.ENDPOINT and endpoints:
-        raise ValidationError("endpoint", f"can only be given in Endpoint mode, not {route_mode.value}")
-    if len({(k, e.id) for k, e in zip(kinds, endpoints, strict=True)}) != len(endpoints):
-        raise ValidationError("endpoint", "is listed twice")
+    kinds = _checked_endpoints(server.id, name, route_mode, endpoints)
     if name == RETURN_PATH_ROUTE:
-        if kinds and kinds[0] is not EndpointType.HTTP:
-            raise ValidationError("endpoint", f"of the {RETURN_PATH_ROUTE} route must be an HTTP endpoint")
         taken = session.scalar(select(Route.id).where(Route.server_id == server.id, Route.name == RETURN_PATH_ROUTE))
         if taken is not None:
             raise ValidationError("name", f"this server already has a {RETURN_PATH_ROUTE} route")
-    if name == "*" and any(k is not EndpointType.HTTP for k in kinds[1:]):
-        raise ValidationError("endpoint", "additional endpoints of a * route must be HTTP endpoints")
     if domain is not None:
         taken = session.scalar(select(Route.id).where(Route.domain_id == domain.id, Route.name == name))
         if taken is not None:
@@ -240,17 +260,44 @@ def create_route(
         domain_id=domain.id if domain is not None else None,
         name=name,
         mode=route_mode,
-        endpoint_type=kinds[0] if kinds else None,
-        endpoint_id=endpoints[0].id if endpoints else None,
         spam_mode=_choice("spam_mode", spam_mode, SpamMode),
         token=token,
     )
     session.add(route)
     session.flush()
+    _set_endpoints(session, route, kinds, endpoints)
+    return route
+
+
+def _checked_endpoints(server_id: int, name: str, mode: RouteMode, endpoints: list[Endpoint]) -> list[EndpointType]:
+    """Postal's rules for the endpoints of a route called `name` in `mode`; their kinds."""
+    for endpoint in endpoints:
+        if endpoint.server_id != server_id:
+            raise ValidationError("endpoint", "belongs to another server")
+    kinds = [endpoint_kind(e) for e in endpoints]
+    if mode is RouteMode.ENDPOINT and not endpoints:
+        raise ValidationError("endpoint", "is required when the mode is Endpoint")
+    if mode is not RouteMode.ENDPOINT and endpoints:
+        raise ValidationError("endpoint", f"can only be given in Endpoint mode, not {mode.value}")
+    if len({(k, e.id) for k, e in zip(kinds, endpoints, strict=True)}) != len(endpoints):
+        raise ValidationError("endpoint", "is listed twice")
+    if name == RETURN_PATH_ROUTE and kinds and kinds[0] is not EndpointType.HTTP:
+        raise ValidationError("endpoint", f"of the {RETURN_PATH_ROUTE} route must be an HTTP endpoint")
+    if name == "*" and any(k is not EndpointType.HTTP for k in kinds[1:]):
+        raise ValidationError("endpoint", "additional endpoints of a * route must be HTTP endpoints")
+    return kinds
+
+
+def _set_endpoints(session: Session, route: Route, kinds: list[EndpointType], endpoints: list[Endpoint]) -> None:
+    """The first endpoint becomes the route's own, the others its additional endpoints."""
+    route.endpoint_type = kinds[0] if kinds else None
+    route.endpoint_id = endpoints[0].id if endpoints else None
+    for extra in session.scalars(select(AdditionalRouteEndpoint).where(AdditionalRouteEndpoint.route_id == route.id)):
+        session.delete(extra)
+    session.flush()
     for kind, endpoint in zip(kinds[1:], endpoints[1:], strict=True):
         session.add(AdditionalRouteEndpoint(route_id=route.id, endpoint_type=kind, endpoint_id=endpoint.id))
     session.flush()
-    return route
 
 
 def find_route(session: Session, server: Server, ref: str) -> Route:
@@ -299,6 +346,20 @@ def route_targets(session: Session, route: Route) -> list[RouteTarget]:
     return targets
 
 
+def route_data(session: Session, route: Route, route_domain: str) -> dict[str, Any]:
+    """A route as the CLI and the API show it (`core.presenters.route`)."""
+    from core import presenters
+
+    domain = session.get(Domain, route.domain_id) if route.domain_id is not None else None
+    extras = session.scalars(
+        select(AdditionalRouteEndpoint)
+        .where(AdditionalRouteEndpoint.route_id == route.id)
+        .order_by(AdditionalRouteEndpoint.id)
+    ).all()
+    additional = [{"type": e.endpoint_type.value, "id": e.endpoint_id} for e in extras]
+    return presenters.route(route, domain.name if domain else None, route_domain, additional)
+
+
 def route_description(route: Route, domain: Domain | None) -> str:
     """`name@domain`, as Postal shows a route (and uses it as the From of its bounces)."""
     return f"{route.name}@{domain.name}" if domain is not None else route.name
@@ -320,18 +381,11 @@ def update_http_endpoint(
     timeout: int | None = None,
 ) -> HTTPEndpoint:
     if name is not None:
-        if not name.strip():
-            raise ValidationError("name", "can't be blank")
-        endpoint.name = name.strip()
+        endpoint.name = _valid_name(name)
     if url is not None:
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError("url", f"must be an http:// or https:// URL, not {url.strip()!r}")
-        endpoint.url = url.strip()
+        endpoint.url = _valid_url(url)
     if timeout is not None:
-        if not 5 <= timeout <= 60:
-            raise ValidationError("timeout", f"must be between 5 and 60 seconds, not {timeout}")
-        endpoint.timeout = timeout
+        endpoint.timeout = _valid_timeout(timeout)
     if encoding is not None:
         endpoint.encoding = _choice("encoding", encoding, HTTPEncoding)
     if format is not None:
@@ -353,20 +407,11 @@ def update_smtp_endpoint(
     ssl_mode: str | None = None,
 ) -> SMTPEndpoint:
     if name is not None:
-        if not name.strip():
-            raise ValidationError("name", "can't be blank")
-        endpoint.name = name.strip()
+        endpoint.name = _valid_name(name)
     if hostname is not None:
-        hostname = hostname.strip().lower().rstrip(".")
-        if not HOSTNAME.match(hostname):
-            raise ValidationError(
-                "hostname", f"must be a host name (letters, digits, dots and dashes), not {hostname!r}"
-            )
-        endpoint.hostname = hostname
+        endpoint.hostname = _valid_hostname(hostname)
     if port is not None:
-        if not 1 <= port <= 65535:
-            raise ValidationError("port", f"must be between 1 and 65535, not {port}")
-        endpoint.port = port
+        endpoint.port = _valid_port(port)
     if ssl_mode is not None:
         endpoint.ssl_mode = _choice("ssl_mode", ssl_mode, SSLMode)
     session.flush()
@@ -374,20 +419,7 @@ def update_smtp_endpoint(
 
 
 def update_address_endpoint(session: Session, endpoint: AddressEndpoint, address: str) -> AddressEndpoint:
-    address = address.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
-        raise ValidationError("address", f"must be an e-mail address, not {address!r}")
-    taken = session.scalar(
-        select(AddressEndpoint.id).where(
-            AddressEndpoint.server_id == endpoint.server_id,
-            AddressEndpoint.address == address,
-            AddressEndpoint.id != endpoint.id,
-        )
-    )
-    if taken is not None:
-        raise ValidationError("address", f"{address} is already an endpoint of this server")
-    endpoint.address = address
+    endpoint.address = _valid_address(session, endpoint.server_id, address, endpoint.id)
     session.flush()
     return endpoint
 
@@ -410,29 +442,9 @@ def update_route(
     route_mode: RouteMode = _choice("mode", mode, RouteMode) if mode is not None else route.mode
     if endpoints is None:
         endpoints = route_endpoints(session, route) if route_mode is RouteMode.ENDPOINT else []
-    kinds = [next(k for k, m in ENDPOINT_MODELS.items() if isinstance(e, m)) for e in endpoints]
-    for endpoint in endpoints:
-        if endpoint.server_id != route.server_id:
-            raise ValidationError("endpoint", "belongs to another server")
-    if route_mode is RouteMode.ENDPOINT and not endpoints:
-        raise ValidationError("endpoint", "is required when the mode is Endpoint")
-    if route_mode is not RouteMode.ENDPOINT and endpoints:
-        raise ValidationError("endpoint", f"can only be given in Endpoint mode, not {route_mode.value}")
-    if len({(k, e.id) for k, e in zip(kinds, endpoints, strict=True)}) != len(endpoints):
-        raise ValidationError("endpoint", "is listed twice")
-    if route.name == RETURN_PATH_ROUTE and kinds and kinds[0] is not EndpointType.HTTP:
-        raise ValidationError("endpoint", f"of the {RETURN_PATH_ROUTE} route must be an HTTP endpoint")
-    if route.name == "*" and any(k is not EndpointType.HTTP for k in kinds[1:]):
-        raise ValidationError("endpoint", "additional endpoints of a * route must be HTTP endpoints")
+    kinds = _checked_endpoints(route.server_id, route.name, route_mode, endpoints)
     route.mode = route_mode
     if spam_mode is not None:
         route.spam_mode = _choice("spam_mode", spam_mode, SpamMode)
-    route.endpoint_type = kinds[0] if kinds else None
-    route.endpoint_id = endpoints[0].id if endpoints else None
-    for extra in session.scalars(select(AdditionalRouteEndpoint).where(AdditionalRouteEndpoint.route_id == route.id)):
-        session.delete(extra)
-    session.flush()
-    for kind, endpoint in zip(kinds[1:], endpoints[1:], strict=True):
-        session.add(AdditionalRouteEndpoint(route_id=route.id, endpoint_type=kind, endpoint_id=endpoint.id))
-    session.flush()
+    _set_endpoints(session, route, kinds, endpoints)
     return route

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from core.config import Config
-from core.dns_checks import Lookup
+from core.dns_checks import Lookup, check_cname
 from core.domains import normalise_domain_name
 from core.errors import NotFound, ValidationError
 from models.base import utcnow
@@ -150,19 +150,8 @@ def check_track_domain(config: Config, lookup: Lookup, track_domain: TrackDomain
     the error and the check time. True when it is OK (Postal tracks mail only then, §3.5)."""
     name = full_name(track_domain, domain)
     expected = config.dns.track_domain.lower().rstrip(".")
-    records = lookup(name, "CNAME")
-    if not records:
-        track_domain.dns_status = DNSStatus.MISSING
-        track_domain.dns_error = f"There is no CNAME record at {name}"
-    elif len(records) == 1 and records[0] == expected:
-        track_domain.dns_status, track_domain.dns_error = DNSStatus.OK, None
-    else:
-        track_domain.dns_status = DNSStatus.INVALID
-        track_domain.dns_error = (
-            f"There is a CNAME record at {name} but it points to {records[0]} which is incorrect. "
-            f"It should point to {expected}."
-        )
-    if track_domain.dns_error is not None:
-        track_domain.dns_error = track_domain.dns_error[:MAX_ERROR_LENGTH]
+    status, error = check_cname(lookup, name, expected, f"There is no CNAME record at {name}")
+    track_domain.dns_status = status
+    track_domain.dns_error = error[:MAX_ERROR_LENGTH] if error is not None else None
     track_domain.dns_checked_at = utcnow()
     return track_domain.dns_status is DNSStatus.OK

@@ -73,29 +73,43 @@ LOAD = select(REQUESTS).where(REQUESTS.c.id == bindparam("b_id"))
 # -- subscriptions ----------------------------------------------------------------------------
 
 
+def _valid_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
+    return url
+
+
+def _valid_events(events: Sequence[str]) -> list[str]:
+    unknown = [e for e in events if e not in EVENTS]
+    if unknown:
+        raise ValidationError("event", f"{', '.join(unknown)} is not one of {', '.join(EVENTS)}")
+    return list(dict.fromkeys(events))
+
+
+def _subscribe(session: Session, webhook: Webhook, events: list[str]) -> None:
+    """Subscribe the webhook to `events` only (to every event when the list is empty)."""
+    for row in session.scalars(select(WebhookEvent).where(WebhookEvent.webhook_id == webhook.id)):
+        session.delete(row)
+    session.flush()
+    webhook.all_events = not events
+    for event in events:
+        session.add(WebhookEvent(webhook_id=webhook.id, event=event))
+    session.flush()
+
+
 def create_webhook(
     session: Session, server: Server, url: str, name: str | None = None, events: Sequence[str] | None = None
 ) -> Webhook:
     """A webhook for `events` (all events when none are named)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
-    unknown = [e for e in events or () if e not in EVENTS]
-    if unknown:
-        raise ValidationError("event", f"{', '.join(unknown)} is not one of {', '.join(EVENTS)}")
-    webhook = Webhook(
-        server_id=server.id,
-        name=(name or parts.hostname).strip(),
-        url=url.strip(),
-        all_events=not events,
-        enabled=True,
-        sign=True,
-    )
+    url = _valid_url(url)
+    chosen = _valid_events(events or ())
+    name = (name or urlsplit(url).hostname or "").strip()
+    webhook = Webhook(server_id=server.id, name=name, url=url, all_events=not chosen, enabled=True, sign=True)
     session.add(webhook)
     session.flush()
-    for event in dict.fromkeys(events or ()):
-        session.add(WebhookEvent(webhook_id=webhook.id, event=event))
-    session.flush()
+    _subscribe(session, webhook, chosen)
     return webhook
 
 
@@ -118,24 +132,13 @@ def update_webhook(
 ) -> Webhook:
     """Change what is given, with the rules of `create_webhook`; `events=[]` means all events."""
     if url is not None:
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
-        webhook.url = url.strip()
+        webhook.url = _valid_url(url)
     if name is not None:
         if not name.strip():
             raise ValidationError("name", "can't be blank")
         webhook.name = name.strip()
     if events is not None:
-        unknown = [e for e in events if e not in EVENTS]
-        if unknown:
-            raise ValidationError("event", f"{', '.join(unknown)} is not one of {', '.join(EVENTS)}")
-        for row in session.scalars(select(WebhookEvent).where(WebhookEvent.webhook_id == webhook.id)):
-            session.delete(row)
-        session.flush()
-        webhook.all_events = not events
-        for event in dict.fromkeys(events):
-            session.add(WebhookEvent(webhook_id=webhook.id, event=event))
+        _subscribe(session, webhook, _valid_events(events))
     if enabled is not None:
         webhook.enabled = enabled
     session.flush()

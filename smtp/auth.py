@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, auth_mechanism
 
@@ -35,13 +36,17 @@ class AuthMechanisms:
 
     async def _grant(self, server: SMTP, password: bytes) -> AuthResult:
         key = password.decode(errors="replace")
+        return await self._look_up(replies.R535_INVALID_CREDENTIAL, authenticate_key, key, CredentialType.SMTP)
+
+    async def _look_up(self, refusal: str, find: Callable[..., Authenticated | None], *args: Any) -> AuthResult:
+        """Run the credential look-up `find(db, *args)` in a thread; `refusal` when it finds none."""
         try:
-            found = await asyncio.to_thread(authenticate_key, self.runtime.db, key, CredentialType.SMTP)
+            found = await asyncio.to_thread(find, self.runtime.db, *args)
         except Exception:
             log.exception("credential lookup failed")
             return AuthResult(success=False, handled=False, message=replies.R451_TEMPORARY)
         if found is None:
-            return AuthResult(success=False, handled=False, message=replies.R535_INVALID_CREDENTIAL)
+            return AuthResult(success=False, handled=False, message=refusal)
         return self._granted(found)
 
     @staticmethod
@@ -98,13 +103,6 @@ class AuthMechanisms:
             expected = hmac.new(key.encode(), challenge.encode(), hashlib.md5).hexdigest()
             return hmac.compare_digest(expected, digest)
 
-        try:
-            found = await asyncio.to_thread(
-                authenticate_server_credential, self.runtime.db, names[0], names[1], CredentialType.SMTP, proves
-            )
-        except Exception:
-            log.exception("credential lookup failed")
-            return AuthResult(success=False, handled=False, message=replies.R451_TEMPORARY)
-        if found is None:
-            return AuthResult(success=False, handled=False, message=replies.R535_DENIED)
-        return self._granted(found)
+        return await self._look_up(
+            replies.R535_DENIED, authenticate_server_credential, names[0], names[1], CredentialType.SMTP, proves
+        )

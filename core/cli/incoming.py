@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from core import presenters
 from core.cli.common import emit, runtime_from
@@ -21,10 +20,10 @@ from core.routes import (
     find_endpoint,
     find_route,
     parse_endpoint_ref,
+    route_data,
 )
 from core.servers import find_server
-from models.domain import Domain
-from models.route import AdditionalRouteEndpoint, Route
+from models.route import Route
 
 # The options each kind of endpoint takes (besides the server and the kind).
 ENDPOINT_OPTIONS = {
@@ -102,24 +101,13 @@ def endpoint_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _route_data(session: Session, route: Route, route_domain: str) -> dict[str, Any]:
-    domain = session.get(Domain, route.domain_id) if route.domain_id is not None else None
-    extras = session.scalars(
-        select(AdditionalRouteEndpoint)
-        .where(AdditionalRouteEndpoint.route_id == route.id)
-        .order_by(AdditionalRouteEndpoint.id)
-    ).all()
-    additional = [{"type": e.endpoint_type.value, "id": e.endpoint_id} for e in extras]
-    return presenters.route(route, domain.name if domain else None, route_domain, additional)
-
-
 def route_create(args: argparse.Namespace) -> int:
     runtime = runtime_from(args)
     with runtime.db.transaction() as session:
         server = find_server(session, args.server)
         endpoints = [find_endpoint(session, server, *parse_endpoint_ref(ref)) for ref in args.endpoint or []]
         made = create_route(session, server, args.address, args.mode, endpoints, args.spam_mode)
-        data = _route_data(session, made, runtime.config.dns.route_domain)
+        data = route_data(session, made, runtime.config.dns.route_domain)
     runtime.servers.forget(server.id)
     extra = f" (also reachable at {data['route_address']})" if data["route_address"] else ""
     emit(args, data, f"Created route {data['uuid']} for {data['address']} in {data['mode']} mode{extra}.")
@@ -131,7 +119,7 @@ def route_list(args: argparse.Namespace) -> int:
     with runtime.db.transaction() as session:
         server = find_server(session, args.server)
         routes = session.scalars(select(Route).where(Route.server_id == server.id).order_by(Route.id)).all()
-        found = [_route_data(session, r, runtime.config.dns.route_domain) for r in routes]
+        found = [route_data(session, r, runtime.config.dns.route_domain) for r in routes]
     lines = [f"{r['uuid']}  {r['address']}  {r['mode']}  spam: {r['spam_mode']}" for r in found]
     emit(args, {"routes": found}, "\n".join(lines) or "No routes.")
     return 0
@@ -142,7 +130,7 @@ def route_delete(args: argparse.Namespace) -> int:
     with runtime.db.transaction() as session:
         server = find_server(session, args.server)
         route = find_route(session, server, args.route)
-        data = _route_data(session, route, runtime.config.dns.route_domain)
+        data = route_data(session, route, runtime.config.dns.route_domain)
         delete_route(session, route)
     runtime.servers.forget(server.id)
     emit(args, data, f"Deleted route {data['address']}.")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -13,12 +12,10 @@ from core.dns import make_resolver
 from core.dns_checks import Lookup, check_domain, domain_lookup, verify_domain
 from core.domains import add_domain, dns_records
 from models.domain import Domain
-from models.enums import OwnerType
-from models.organization import Organization
-from models.server import Server
 from web.api_v2.call import Call
 from web.api_v2.errors import forbidden, not_found
 from web.api_v2.operations import Operations
+from web.api_v2.owners import Owner, OwnerOf, organization_owner, owner_type, server_owner
 from web.api_v2.pagination import paginate
 from web.api_v2.schema import array, boolean, enum, integer, nullable, obj, ref, string
 
@@ -72,27 +69,12 @@ SCHEMAS = {
     ),
 }
 DOMAIN = ref("Domain")
-Owner = Organization | Server
-OwnerOf = Callable[[Call, bool], Owner]
-
-
-def _organization(call: Call, write: bool) -> Owner:
-    """Organization domains: members see them, organization admins change them."""
-    return call.organization(admin=write)
-
-
-def _server(call: Call, write: bool) -> Owner:
-    return call.server()
-
-
-def _owner_type(owner: Owner) -> OwnerType:
-    return OwnerType.SERVER if isinstance(owner, Server) else OwnerType.ORGANIZATION
 
 
 def _domain(call: Call, owner: Owner) -> Domain:
     domain = call.session.scalar(
         select(Domain).where(
-            Domain.owner_type == _owner_type(owner), Domain.owner_id == owner.id, Domain.uuid == call.params["uuid"]
+            Domain.owner_type == owner_type(owner), Domain.owner_id == owner.id, Domain.uuid == call.params["uuid"]
         )
     )
     if domain is None:
@@ -113,7 +95,7 @@ def _declare(prefix: str, kind: str, owner_of: OwnerOf) -> None:
     @ops.get(base, f"List the {kind}'s domains", response=DOMAIN, paginated=True, operation_id=f"list_{kind}_domains")
     def list_domains(call: Call) -> dict[str, Any]:
         owner = owner_of(call, False)
-        query = select(Domain).where(Domain.owner_type == _owner_type(owner), Domain.owner_id == owner.id)
+        query = select(Domain).where(Domain.owner_type == owner_type(owner), Domain.owner_id == owner.id)
         return paginate(call.session, query, Domain.id, call.limit, call.cursor, presenters.domain)
 
     @ops.post(
@@ -180,5 +162,5 @@ def _declare(prefix: str, kind: str, owner_of: OwnerOf) -> None:
         return presenters.domain(domain)
 
 
-_declare("/organizations/{org}", "organization", _organization)
-_declare("/organizations/{org}/servers/{server}", "server", _server)
+_declare("/organizations/{org}", "organization", organization_owner)
+_declare("/organizations/{org}/servers/{server}", "server", server_owner)

@@ -3,7 +3,6 @@ the rules that send an organization's or a server's matching mail through a pool
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -25,11 +24,11 @@ from core.ip_pools import (
 )
 from models.enums import OwnerType
 from models.ip_pool import IPAddress, IPPool, IPPoolRule
-from models.organization import Organization
 from models.server import Server
 from web.api_v2.call import Call
 from web.api_v2.errors import not_found
 from web.api_v2.operations import Operations
+from web.api_v2.owners import Owner, OwnerOf, organization_owner, owner_type, server_owner
 from web.api_v2.pagination import paginate
 from web.api_v2.schema import array, boolean, enum, integer, nullable, obj, ref, string
 
@@ -252,22 +251,6 @@ def unassign_organization_ip_pool(call: Call) -> None:
 
 # -- rules ------------------------------------------------------------------------------------
 
-Owner = Organization | Server
-OwnerOf = Callable[[Call, bool], Owner]
-
-
-def _organization(call: Call, write: bool) -> Owner:
-    """Organization rules: members see them, organization admins change them."""
-    return call.organization(admin=write)
-
-
-def _server(call: Call, write: bool) -> Owner:
-    return call.server()
-
-
-def _owner_type(owner: Owner) -> OwnerType:
-    return OwnerType.SERVER if isinstance(owner, Server) else OwnerType.ORGANIZATION
-
 
 def _rule_pool(call: Call, owner: Owner) -> IPPool:
     """The pool named in the body: any pool for global admins (it is then given to the
@@ -293,7 +276,7 @@ def _declare(prefix: str, kind: str, owner_of: OwnerOf) -> None:
         owner = owner_of(call, write)
         rule = call.session.scalar(
             select(IPPoolRule).where(
-                IPPoolRule.owner_type == _owner_type(owner),
+                IPPoolRule.owner_type == owner_type(owner),
                 IPPoolRule.owner_id == owner.id,
                 IPPoolRule.uuid == call.params["uuid"],
             )
@@ -307,7 +290,7 @@ def _declare(prefix: str, kind: str, owner_of: OwnerOf) -> None:
     )
     def list_rules(call: Call) -> dict[str, Any]:
         owner = owner_of(call, False)
-        query = select(IPPoolRule).where(IPPoolRule.owner_type == _owner_type(owner), IPPoolRule.owner_id == owner.id)
+        query = select(IPPoolRule).where(IPPoolRule.owner_type == owner_type(owner), IPPoolRule.owner_id == owner.id)
         return paginate(call.session, query, IPPoolRule.id, call.limit, call.cursor, presenters.ip_rule)
 
     @ops.post(
@@ -360,5 +343,5 @@ def _declare(prefix: str, kind: str, owner_of: OwnerOf) -> None:
         call.runtime.servers.forget()
 
 
-_declare("/organizations/{org}", "organization", _organization)
-_declare("/organizations/{org}/servers/{server}", "server", _server)
+_declare("/organizations/{org}", "organization", organization_owner)
+_declare("/organizations/{org}/servers/{server}", "server", server_owner)

@@ -19,12 +19,12 @@ from core.routes import (
     find_endpoint,
     find_route,
     parse_endpoint_ref,
+    route_data,
     route_endpoints,
     update_route,
 )
-from models.domain import Domain
 from models.enums import EndpointType, RouteMode, SpamMode
-from models.route import AdditionalRouteEndpoint, Route
+from models.route import Route
 from models.server import Server
 from web.api_v2.call import Call
 from web.api_v2.endpoints import path_ref, usable_ref
@@ -68,14 +68,7 @@ T = TypeVar("T")
 
 def _present(call: Call, route: Route) -> dict[str, Any]:
     session = call.session
-    domain = session.get(Domain, route.domain_id) if route.domain_id is not None else None
-    extras = session.scalars(
-        select(AdditionalRouteEndpoint)
-        .where(AdditionalRouteEndpoint.route_id == route.id)
-        .order_by(AdditionalRouteEndpoint.id)
-    ).all()
-    additional = [{"type": e.endpoint_type.value, "id": e.endpoint_id} for e in extras]
-    data = presenters.route(route, domain.name if domain else None, call.runtime.config.dns.route_domain, additional)
+    data = route_data(session, route, call.runtime.config.dns.route_domain)
     data["endpoints"] = [presenters.endpoint(e)["ref"] for e in route_endpoints(session, route)]
     return data
 
