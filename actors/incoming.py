@@ -7,7 +7,7 @@ from __future__ import annotations
 import dramatiq
 
 from core.broker import ACTOR_PROCESS_BOUNCE, ACTOR_PROCESS_INCOMING_MESSAGE, QUEUE_BOUNCES, QUEUE_INCOMING
-from core.delivery import process_queued_messages
+from core.jobs.dequeue import process_queued_messages
 from core.runtime import Runtime
 
 

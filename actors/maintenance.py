@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from core.broker import ACTOR_MAINTENANCE, QUEUE_MAINTENANCE
-from core.maintenance import run_task
+from core.jobs.maintenance import run_task
 from core.runtime import Runtime
 
 

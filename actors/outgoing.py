@@ -6,7 +6,7 @@ from __future__ import annotations
 import dramatiq
 
 from core.broker import ACTOR_PROCESS_QUEUED_MESSAGE, QUEUE_OUTGOING
-from core.delivery import process_queued_messages
+from core.jobs.dequeue import process_queued_messages
 from core.runtime import Runtime
 
 

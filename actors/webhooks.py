@@ -5,9 +5,9 @@ from __future__ import annotations
 import dramatiq
 
 from core.broker import ACTOR_DELIVER_WEBHOOK_REQUEST, QUEUE_WEBHOOKS
-from core.queue import locker_name
+from core.queue.queued_messages import locker_name
 from core.runtime import Runtime
-from core.webhooks import deliver_request
+from core.webhooks.requests import deliver_request
 
 TABLE = "webhook_requests"
 

@@ -14,10 +14,10 @@ import dramatiq
 from actors import declare_actors
 from core.broker import BASE_QUEUES, Publisher, create_broker
 from core.config import Config
-from core.ip_pools import host_addresses, local_pool_queues
 from core.leases import LeaseKeeper
 from core.logs import setup_logging
 from core.runtime import Runtime
+from core.tenancy.ip_pools import host_addresses, local_pool_queues
 
 log = logging.getLogger(__name__)
 

@@ -300,7 +300,7 @@ def drop_databases(patterns: list[str]) -> list[str]:
 
 def postal_command() -> list[str]:
     script = Path(sys.executable).parent / "postal"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "core.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 
 
 def cli(config_file: Path, *args: str) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 from core.config import Config
 from core.db import create_mysql_engine, create_sqlite_engine, ensure_mysql_database, mysql_url, read_only
 from core.errors import DatabaseUnavailable
+from core.migrations import upgrade_message_db
 
 
 class MessageDB:
@@ -127,8 +128,6 @@ class MessageDatabases:
 
     def create(self, server_id: int) -> MessageDB:
         """Create the server's database if needed and bring its schema up to date."""
-        from core.migrations import upgrade_message_db
-
         if not self.config.embedded_database:
             ensure_mysql_database(self._server_url(None), self.name_for(server_id))
         mdb = self.get(server_id)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 import models.migrations
-from core.message_db import MessageDB
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(models.migrations.__file__).parent
 HEADS = {"main": models.migrations.MAIN_HEAD, "message": models.migrations.MESSAGE_HEAD}
+
+
+class MigratableDatabase(Protocol):
+    """A message database as migrations see it (`core.message_db.MessageDB`)."""
+
+    def migration_connection(self) -> contextlib.AbstractContextManager[Connection]: ...
 
 
 def alembic_config(kind: str, connection: Connection | None = None) -> AlembicConfig:
@@ -61,6 +67,6 @@ def main_is_current(engine: Engine) -> bool:
         return current_revision(conn) == HEADS["main"]
 
 
-def upgrade_message_db(mdb: MessageDB) -> None:
+def upgrade_message_db(mdb: MigratableDatabase) -> None:
     with mdb.migration_connection() as conn:
         _upgrade("message", conn)

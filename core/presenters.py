@@ -8,6 +8,7 @@ from typing import Any
 from models.api_token import APIToken
 from models.credential import Credential
 from models.domain import Domain
+from models.endpoint import endpoint_kind
 from models.ip_pool import IPAddress, IPPool, IPPoolRule
 from models.organization import Organization, OrganizationUser
 from models.server import Server
@@ -174,8 +175,6 @@ def suppression(row: Any) -> dict[str, Any]:
 
 def endpoint(e: Any) -> dict[str, Any]:
     """An HTTP, SMTP or address endpoint; `ref` is how `--endpoint` names it."""
-    from core.routes import endpoint_kind
-
     kind = endpoint_kind(e)
     data: dict[str, Any] = {
         "id": e.id,

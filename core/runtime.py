@@ -5,24 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import dns.resolver
 
+from core.broker import Publisher
+from core.caches import PoolCache, ServerCache
 from core.config import Config
 from core.db import Database
 from core.dns import make_resolver
-from core.ip_pools import PoolCache
+from core.leases import LeaseKeeper
+from core.mail.sender_pool import SenderPool
 from core.message_db import MessageDatabases
-from core.server_cache import ServerCache
 from models.base import utcnow
-
-if TYPE_CHECKING:
-    from core.broker import Publisher
-    from core.leases import LeaseKeeper
-    from core.mail.sender_pool import SenderPool
-    from core.submission import Accepted, Submission, SubmissionRejected
-    from core.submission_batcher import ThreadBatcher
 
 
 @dataclass
@@ -41,16 +35,10 @@ class Runtime:
     senders: SenderPool | None = None
     # Renews the locks of a worker process (None where nothing is locked for long).
     leases: LeaseKeeper | None = None
-    # Groups the submissions of concurrent HTTP API requests.
-    _submissions: ThreadBatcher[Submission, Accepted | SubmissionRejected] = field(init=False)
 
     def __post_init__(self) -> None:
-        from core.submission import submit_outgoing_many
-        from core.submission_batcher import ThreadBatcher
-
         self.servers = ServerCache(self.db)
         self.pools = PoolCache(self.db)
-        self._submissions = ThreadBatcher(lambda items: submit_outgoing_many(self, items))
 
     @classmethod
     def create(cls, config: Config, publisher: Publisher | None = None) -> Runtime:
@@ -61,10 +49,6 @@ class Runtime:
             resolver=make_resolver(config, cached=True),
             publisher=publisher,
         )
-
-    def submit_outgoing(self, submission: Submission) -> Accepted | SubmissionRejected:
-        """Store and queue one submission, in a batch with those of other threads."""
-        return self._submissions.submit(submission)
 
     def require_publisher(self) -> Publisher:
         if self.publisher is None:

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import MainBase, Timestamps, enum_column, new_uuid
-from models.enums import HTTPEncoding, HTTPFormat, SSLMode
+from models.enums import EndpointType, HTTPEncoding, HTTPFormat, SSLMode
 
 
 class HTTPEndpoint(Timestamps, MainBase):
@@ -53,3 +53,16 @@ class AddressEndpoint(Timestamps, MainBase):
     uuid: Mapped[str] = mapped_column(String(36), default=new_uuid, unique=True)
     address: Mapped[str] = mapped_column(String(255))
     last_used_at: Mapped[datetime | None]
+
+
+Endpoint = HTTPEndpoint | SMTPEndpoint | AddressEndpoint
+ENDPOINT_MODELS: dict[EndpointType, type[HTTPEndpoint] | type[SMTPEndpoint] | type[AddressEndpoint]] = {
+    EndpointType.HTTP: HTTPEndpoint,
+    EndpointType.SMTP: SMTPEndpoint,
+    EndpointType.ADDRESS: AddressEndpoint,
+}
+
+
+def endpoint_kind(endpoint: Endpoint) -> EndpointType:
+    """The type of an endpoint, as routes and messages record it."""
+    return next(kind for kind, model in ENDPOINT_MODELS.items() if isinstance(endpoint, model))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from core import queue
 from core.broker import QUEUE_WEBHOOKS
+from core.queue import queued_messages as queue
 from core.runtime import Runtime
-from core.webhooks import REQUESTS
+from core.webhooks.requests import REQUESTS
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, auth_mechanism
 
-from core.credentials import Authenticated, authenticate_key, authenticate_server_credential
 from core.runtime import Runtime
+from core.tenancy.credentials import Authenticated, authenticate_key, authenticate_server_credential
 from models.enums import CredentialType
 from smtp import replies
 

@@ -2,7 +2,7 @@
 
 Every hook that needs the database hands the work to a thread (`asyncio.to_thread`) or to the
 submission batcher, so the event loop never blocks. An authenticated client sending out needs no
-database work at RCPT time at all (`core.inbound.quick_outgoing`).
+database work at RCPT time at all (`core.incoming.recipients.quick_outgoing`).
 """
 
 from __future__ import annotations
@@ -17,22 +17,15 @@ import dns.reversename
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from core.config import Config
-from core.credentials import Authenticated
 from core.dns import make_async_resolver
-from core.inbound import BOUNCE, Recipient, Refusal, classify, quick_outgoing, smtp_ip_credential
+from core.incoming.recipients import BOUNCE, Recipient, Refusal, classify, quick_outgoing, smtp_ip_credential
+from core.incoming.submission import IncomingSubmission, RoutedRecipient
 from core.mail.address import is_plausible
 from core.mail.headers import normalise_line_endings, split_raw
+from core.outgoing.submission import Submission, UnauthenticatedFrom
+from core.queue.enqueue import Accepted, ServerSuspended, SubmissionRejected, TemporaryFailure
 from core.runtime import Runtime
-from core.submission import (
-    Accepted,
-    IncomingSubmission,
-    RoutedRecipient,
-    ServerSuspended,
-    Submission,
-    SubmissionRejected,
-    TemporaryFailure,
-    UnauthenticatedFrom,
-)
+from core.tenancy.credentials import Authenticated
 from models.enums import MessageScope
 from smtp import replies
 from smtp.auth import AuthMechanisms

@@ -9,8 +9,8 @@ import signal
 import socket
 from collections.abc import Callable
 
+from core.incoming.submission import submit_many
 from core.runtime import Runtime
-from core.submission import submit_many
 from core.version import __version__
 from smtp.batcher import Batcher
 from smtp.connection import ServerState

@@ -22,11 +22,11 @@ from dramatiq.brokers.stub import StubBroker
 
 from core.broker import Publisher
 from core.config import Config, build_config
-from core.credentials import create_credential
-from core.domains import add_domain
-from core.organizations import create_organization
 from core.runtime import Runtime
-from core.servers import create_server
+from core.tenancy.credentials import create_credential
+from core.tenancy.domains import add_domain
+from core.tenancy.organizations import create_organization
+from core.tenancy.servers import create_server
 from models.enums import CredentialType
 from tests.support.dns_server import DNSServer
 from tests.support.services import mariadb_reachable, rabbitmq_reachable, rabbitmq_vhost
@@ -188,7 +188,7 @@ def config_file(config_data: dict[str, Any], tmp_path: Path) -> Path:
 @pytest.fixture
 def runtime(config: Config) -> Iterator[Runtime]:
     """An initialized installation in this process, publishing to an in-memory broker."""
-    from core.cli.setup import ensure_signing_key, initialize_database
+    from core.installation import ensure_signing_key, initialize_database
 
     initialize_database(config).dispose()
     ensure_signing_key(config)
@@ -239,7 +239,7 @@ def installation(runtime: Runtime, zone: Any) -> Installation:
 def postal_command() -> list[str]:
     """How to run the CLI of this checkout (the installed script, else the module)."""
     script = Path(sys.executable).parent / "postal"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "core.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 
 
 def run_cli(

@@ -11,8 +11,8 @@ import pytest
 from actors.worker import start_worker
 from core.broker import BASE_QUEUES, Publisher, create_broker, rabbitmq_parameters
 from core.config import Config
-from core.ip_pools import add_address, create_pool
 from core.runtime import Runtime
+from core.tenancy.ip_pools import add_address, create_pool
 from tests.conftest import Backend
 
 
@@ -20,7 +20,7 @@ from tests.conftest import Backend
 def worker_runtime(backend: Backend, config: Config) -> Iterator[Runtime]:
     if not backend.external:
         pytest.skip("the in-process queue has no RabbitMQ queues to look at")
-    from core.cli.setup import initialize_database
+    from core.installation import initialize_database
 
     initialize_database(config).dispose()
     broker = create_broker(config, allow_embedded=False)

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select, update
 
 from core import leases
-from core.submission import Submission, submit
+from core.outgoing.submission import Submission, submit
 from models.base import table
 from models.queued_message import QueuedMessage
 from scheduler.requeuer import requeue

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.credentials import create_credential
+from core.tenancy.credentials import create_credential
 from models.enums import CredentialType
 from models.server import Server
 from tests.conftest import Installation

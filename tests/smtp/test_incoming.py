@@ -11,10 +11,10 @@ import dramatiq
 from sqlalchemy import select
 
 from core.broker import ACTOR_PROCESS_BOUNCE, ACTOR_PROCESS_INCOMING_MESSAGE, QUEUE_BOUNCES, QUEUE_INCOMING
-from core.credentials import create_credential
-from core.inbound import smtp_ip_credential
-from core.organizations import create_organization
-from core.servers import create_server
+from core.incoming.recipients import smtp_ip_credential
+from core.tenancy.credentials import create_credential
+from core.tenancy.organizations import create_organization
+from core.tenancy.servers import create_server
 from models.base import table
 from models.enums import CredentialType
 from models.message.message import Message
@@ -157,7 +157,7 @@ def test_smtp_ip_credentials_authenticate_by_address(installation: Installation,
         create_credential(session, server, CredentialType.SMTP_IP, key="127.0.0.0/8")
         other_org = create_organization(session, "Other", "other")
         other = create_server(session, runtime.config, runtime.message_dbs, other_org, "Relay", "relay")
-        from core.domains import add_domain
+        from core.tenancy.domains import add_domain
 
         add_domain(session, runtime.config, other, "example.com", verified=True)
         create_credential(session, other, CredentialType.SMTP_IP, key="127.0.0.1")

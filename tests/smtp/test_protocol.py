@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from core.raw_store import load_raw_message
+from core.messages.raw_store import load_raw_message
 from models.base import table
 from models.message.message import Message
 from tests.conftest import Backend, Installation

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.credentials import create_credential
-from core.message_view import ParsedMessage
-from core.raw_store import load_raw_message
+from core.messages.raw_store import load_raw_message
+from core.messages.view import ParsedMessage
+from core.tenancy.credentials import create_credential
 from models.base import table
 from models.enums import CredentialType
 from models.message.message import Message

@@ -123,8 +123,8 @@ def test_received_header_is_added(installation: Installation, smtp_port: int) ->
     with connect(smtp_port) as client:
         client.login(installation.server_ref, installation.smtp_key)
         client.sendmail("orders@example.com", ["customer@example.net"], MESSAGE)
-    from core.message_view import ParsedMessage
-    from core.raw_store import load_raw_message
+    from core.messages.raw_store import load_raw_message
+    from core.messages.view import ParsedMessage
 
     mdb = installation.runtime.message_dbs.get(installation.server_id)
     with mdb.engine.connect() as conn:

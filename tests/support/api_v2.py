@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from core.api_tokens import create_token
-from core.memberships import parse_servers, set_membership
-from core.organizations import find_organization
 from core.runtime import Runtime
-from core.users import create_user
+from core.tenancy.api_tokens import create_token
+from core.tenancy.memberships import parse_servers, set_membership
+from core.tenancy.organizations import find_organization
+from core.tenancy.users import create_user
 from tests.support.processes import free_port
 from web.app import create_app
 from web.server import start_threaded
@@ -97,7 +97,7 @@ def user_with_token(runtime: Runtime, email: str, admin: bool = False) -> str:
 
 
 def add_member(runtime: Runtime, org: str, email: str, admin: bool = False, servers: str = "all") -> None:
-    from core.memberships import find_user
+    from core.tenancy.memberships import find_user
 
     with runtime.db.transaction() as session:
         organization = find_organization(session, org)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.cli import main
+from cli import main
 
 
 class CLI:

@@ -127,10 +127,19 @@ class DNSServer:
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
 
         socketserver.ThreadingUDPServer.allow_reuse_address = True
-        self._udp = socketserver.ThreadingUDPServer((host, port), UDPHandler)
-        self.port = self._udp.server_address[1]
         socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self._tcp = socketserver.ThreadingTCPServer((host, self.port), TCPHandler)
+        # UDP and TCP on one port: a port free for UDP may be taken for TCP (by a connection of a
+        # test running beside this one), so a random port is tried again until both are free.
+        for attempt in range(100):
+            self._udp = socketserver.ThreadingUDPServer((host, port), UDPHandler)
+            self.port = self._udp.server_address[1]
+            try:
+                self._tcp = socketserver.ThreadingTCPServer((host, self.port), TCPHandler)
+                break
+            except OSError:
+                self._udp.server_close()
+                if port or attempt == 99:
+                    raise
         self._udp.daemon_threads = True
         self._tcp.daemon_threads = True
 

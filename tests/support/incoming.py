@@ -6,16 +6,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.inbound import BOUNCE, Recipient, classify
-from core.routes import (
-    Endpoint,
-    create_address_endpoint,
-    create_http_endpoint,
-    create_route,
-    create_smtp_endpoint,
-)
-from core.submission import Accepted, IncomingSubmission, RoutedRecipient, submit_incoming_many
+from core.incoming.endpoints import create_address_endpoint, create_http_endpoint, create_smtp_endpoint
+from core.incoming.recipients import BOUNCE, Recipient, classify
+from core.incoming.routes import create_route
+from core.incoming.submission import IncomingSubmission, RoutedRecipient, submit_incoming_many
+from core.queue.enqueue import Accepted
 from models.base import table
+from models.endpoint import Endpoint
 from models.message.message import Message
 from models.queued_message import QueuedMessage
 from models.server import Server

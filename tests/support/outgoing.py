@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from core.delivery import process_queued_message
-from core.message_view import deliveries_data
-from core.raw_store import load_raw_message
-from core.submission import Submission, submit
+from core.jobs.dequeue import process_queued_message
+from core.messages.raw_store import load_raw_message
+from core.messages.view import deliveries_data
+from core.outgoing.submission import Submission, submit
 from models.base import table
 from models.message.message import Message
 from models.queued_message import QueuedMessage

@@ -24,10 +24,10 @@ import falcon.testing
 import pytest
 from sqlalchemy import insert, select
 
-from core.credentials import create_credential
-from core.organizations import create_organization
-from core.servers import create_server
-from core.submission import Submission, submit
+from core.outgoing.submission import Submission, submit
+from core.tenancy.credentials import create_credential
+from core.tenancy.organizations import create_organization
+from core.tenancy.servers import create_server
 from models.base import table
 from models.credential import Credential
 from models.enums import CredentialType
@@ -152,7 +152,7 @@ def submit_raw(installation: Installation, *rcpts: str, raw: bytes = RAW, tag: s
 
 def second_server(installation: Installation) -> tuple[int, str]:
     """Another organization's server with its own verified domain and API key: (id, key)."""
-    from core.domains import add_domain
+    from core.tenancy.domains import add_domain
 
     runtime = installation.runtime
     with runtime.db.transaction() as session:

@@ -13,7 +13,7 @@ import falcon
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from core.maintenance import run_task
+from core.jobs.maintenance import run_task
 from models.base import table, utcnow
 from models.idempotency_key import IdempotencyKey
 from models.message.message import Message

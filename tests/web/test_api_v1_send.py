@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.submission import TemporaryFailure
+from core.queue.enqueue import TemporaryFailure
 from models.base import table
 from models.message.message import Message
 from tests.conftest import Installation

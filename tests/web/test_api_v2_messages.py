@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.submission import Submission, submit
+from core.outgoing.submission import Submission, submit
 from tests.conftest import Installation
 from tests.support.api_v2 import LiveAPI, live_api
 from tests.support.incoming import receive, route

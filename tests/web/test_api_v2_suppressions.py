@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import suppressions
+from core.messages import suppressions
 from tests.conftest import Installation
 from tests.support.api_v2 import LiveAPI, live_api
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from core.users import check_password
+from core.tenancy.users import check_password
 from models.user import User
 from tests.conftest import Installation
 from tests.support.api_v2 import LiveAPI, live_api

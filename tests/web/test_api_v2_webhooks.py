@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from core.queue import locker_name
-from core.webhooks import REQUESTS, deliver_request
+from core.queue.queued_messages import locker_name
+from core.webhooks.requests import REQUESTS, deliver_request
 from tests.conftest import Installation
 from tests.support.api_v2 import LiveAPI, live_api
 from tests.support.http_receiver import HTTPReceiver

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.credentials import Authenticated
+from core.outgoing.submission import Submission
+from core.queue.enqueue import Accepted, SubmissionRejected
 from core.runtime import Runtime
+from core.tenancy.credentials import Authenticated
 from web.api_v1.params import Param
 
 
@@ -18,6 +20,8 @@ class Context:
     runtime: Runtime
     auth: Authenticated
     client_ip: str
+    # Stores and queues one submission, in a batch with those of concurrent requests.
+    submit: Callable[[Submission], Accepted | SubmissionRejected]
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,11 @@ from typing import Any
 
 import falcon
 
-from core.credentials import Authenticated, authenticate_key
+from core.outgoing.batcher import ThreadBatcher
+from core.outgoing.submission import Submission, submit_outgoing_many
+from core.queue.enqueue import Accepted, SubmissionRejected
 from core.runtime import Runtime
+from core.tenancy.credentials import Authenticated, authenticate_key
 from models.enums import CredentialType
 from web.api_v1 import envelope
 from web.api_v1.action import Action, Context
@@ -57,6 +60,10 @@ class Dispatcher:
         self.max_message_size = runtime.config.max_message_size_bytes
         self.limit = body_limit(self.max_message_size)
         self.trusted_proxies = _networks(runtime.config.postal.trusted_proxies)
+        # The submissions of concurrent requests are stored together (DESIGN §11).
+        self._submissions: ThreadBatcher[Submission, Accepted | SubmissionRejected] = ThreadBatcher(
+            lambda items: submit_outgoing_many(runtime, items)
+        )
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
         started = time.monotonic()
@@ -92,7 +99,7 @@ class Dispatcher:
             body = read_body(req, self.limit)
             params = parse_params(req, body)
             checked = validate(params, action.declared)
-            ctx = Context(self.runtime, auth, self._client_ip(req))
+            ctx = Context(self.runtime, auth, self._client_ip(req), self._submissions.submit)
             key = req.get_header(IDEMPOTENCY_HEADER)
             if action.idempotent and key:
                 data, replayed = self._run_once(ctx, action, checked, check_key(key), f"{name[0]}/{name[1]}", params)

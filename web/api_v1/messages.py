@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from core.errors import NotFound
-from core.message_view import deliveries_data, find_message, message_data
+from core.messages.view import deliveries_data, find_message, message_data
 from models.message.message import Message
 from web.api_v1.action import Action, Context
 from web.api_v1.envelope import APIError

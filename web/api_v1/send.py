@@ -13,17 +13,11 @@ import dns.exception
 import dns.resolver
 import dns.reversename
 
+from core.caches import ServerState
 from core.mail.compose import DEFAULT_ATTACHMENT_TYPE, Attachment, Composition, compose, mailbox
 from core.mail.headers import normalise_line_endings, parse_headers, split_raw
-from core.server_cache import ServerState
-from core.submission import (
-    Accepted,
-    ServerSuspended,
-    Submission,
-    SubmissionRejected,
-    UnauthenticatedFrom,
-    authenticated_domain,
-)
+from core.outgoing.submission import Submission, UnauthenticatedFrom, authenticated_domain
+from core.queue.enqueue import Accepted, ServerSuspended, SubmissionRejected
 from web.api_v1.action import Action, Context
 from web.api_v1.envelope import APIError
 from web.api_v1.params import BOOLEAN, Param, strings_in
@@ -271,7 +265,7 @@ def _check_size(ctx: Context, raw: bytes) -> None:
 
 
 def _submit(ctx: Context, submission: Submission) -> Accepted:
-    result = ctx.runtime.submit_outgoing(submission)
+    result = ctx.submit(submission)
     if isinstance(result, Accepted):
         return result
     raise _api_error(result)

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import permissions
-from core.api_tokens import TokenUser
 from core.runtime import Runtime
+from core.tenancy import permissions
+from core.tenancy.api_tokens import TokenUser
 from models.organization import Organization
 from models.server import Server
 from models.user import User

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from core import presenters
-from core.credentials import create_credential
 from core.errors import ValidationError
+from core.tenancy.credentials import create_credential
 from models.credential import Credential
 from models.enums import CredentialType
 from web.api_v2.call import Call

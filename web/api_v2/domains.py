@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from core import presenters
 from core.dns import make_resolver
-from core.dns_checks import Lookup, check_domain, domain_lookup, verify_domain
-from core.domains import add_domain, dns_records
+from core.tenancy.dns_checks import Lookup, check_domain, domain_lookup, verify_domain
+from core.tenancy.domains import add_domain, dns_records
 from models.domain import Domain
 from web.api_v2.call import Call
 from web.api_v2.errors import forbidden, not_found

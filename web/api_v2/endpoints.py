@@ -11,9 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core import presenters
-from core.routes import (
-    ENDPOINT_MODELS,
-    Endpoint,
+from core.incoming.endpoints import (
     create_address_endpoint,
     create_http_endpoint,
     create_smtp_endpoint,
@@ -23,6 +21,7 @@ from core.routes import (
     update_http_endpoint,
     update_smtp_endpoint,
 )
+from models.endpoint import ENDPOINT_MODELS, Endpoint
 from models.enums import EndpointType, HTTPEncoding, HTTPFormat, SSLMode
 from web.api_v2.call import Call
 from web.api_v2.errors import not_found

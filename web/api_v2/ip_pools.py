@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core import presenters
 from core.errors import ValidationError
-from core.ip_pools import (
+from core.tenancy.ip_pools import (
     add_address,
     add_rule,
     assign_pool,

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core import presenters
-from core.memberships import ALL_SERVERS, find_user, membership_server_ids, parse_servers, set_membership
+from core.tenancy.memberships import ALL_SERVERS, find_user, membership_server_ids, parse_servers, set_membership
 from models.organization import OrganizationUser
 from models.server import Server
 from models.user import User

@@ -11,9 +11,9 @@ from sqlalchemy import Connection, Select, select
 
 from core import presenters
 from core.errors import NotFound
-from core.message_search import MESSAGES, TERMS, parse
-from core.message_view import activity_entries, deliveries_data, find_message, message_data
-from core.raw_store import load_raw_message
+from core.messages.raw_store import load_raw_message
+from core.messages.search import MESSAGES, TERMS, parse
+from core.messages.view import activity_entries, deliveries_data, find_message, message_data
 from models.enums import MessageScope, MessageStatus
 from models.message.message import Message
 from models.queued_message import QueuedMessage

@@ -8,7 +8,8 @@ from zoneinfo import available_timezones
 
 from core import presenters
 from core.errors import ValidationError
-from core.organizations import create_organization
+from core.tenancy.organizations import create_organization
+from core.tenancy.permissions import visible_organizations
 from models.base import utcnow
 from models.organization import Organization
 from web.api_v2.call import Call
@@ -57,8 +58,6 @@ def _name(value: str) -> str:
 @ops.get("/organizations", "List organizations", response=ORGANIZATION, paginated=True)
 def list_organizations(call: Call) -> dict[str, Any]:
     """Every organization for global admins; the ones the user is a member of for everyone else."""
-    from core.permissions import visible_organizations
-
     query = visible_organizations(call.user)
     return paginate(call.session, query, Organization.id, call.limit, call.cursor, presenters.organization)
 

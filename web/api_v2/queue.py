@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from core import presenters
 from core.errors import ValidationError
-from core.message_actions import ACTIONS, Filter, apply, find_messages
-from core.message_search import MESSAGES
+from core.messages.search import MESSAGES
+from core.queue.actions import ACTIONS, Filter, apply, find_messages
 from models.enums import MessageStatus
 from models.queued_message import QueuedMessage
 from models.server import Server

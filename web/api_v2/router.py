@@ -13,9 +13,9 @@ from typing import Any
 import falcon
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from core.api_tokens import TokenUser, authenticate
 from core.errors import NotFound, PostalError, ValidationError
 from core.runtime import Runtime
+from core.tenancy.api_tokens import TokenUser, authenticate
 from web.api_v2.call import Call
 from web.api_v2.errors import APIError, not_found
 from web.api_v2.limits import RateLimiter

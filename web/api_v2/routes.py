@@ -12,17 +12,9 @@ from sqlalchemy import select
 
 from core import presenters
 from core.errors import NotFound, ValidationError
-from core.routes import (
-    Endpoint,
-    create_route,
-    delete_route,
-    find_endpoint,
-    find_route,
-    parse_endpoint_ref,
-    route_data,
-    route_endpoints,
-    update_route,
-)
+from core.incoming.endpoints import find_endpoint, parse_endpoint_ref
+from core.incoming.routes import create_route, delete_route, find_route, route_data, route_endpoints, update_route
+from models.endpoint import Endpoint
 from models.enums import EndpointType, RouteMode, SpamMode
 from models.route import Route
 from models.server import Server

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from core import presenters
 from core.errors import ValidationError
-from core.ip_pools import find_pool
-from core.permissions import visible_servers
-from core.servers import create_server
-from core.users import EMAIL_RE
+from core.tenancy.ip_pools import find_pool
+from core.tenancy.permissions import visible_servers
+from core.tenancy.servers import create_server
+from core.tenancy.users import EMAIL_RE
 from models.base import utcnow
 from models.enums import ServerMode
 from models.ip_pool import OrganizationIPPool

@@ -7,7 +7,7 @@ from typing import Any
 
 from core import presenters
 from core.errors import ValidationError
-from core.stats import PERIOD_SECONDS, period_start, series
+from core.messages.stats import PERIOD_SECONDS, period_start, series
 from web.api_v2.call import Call
 from web.api_v2.messages import message_db
 from web.api_v2.operations import Operations, Param

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from core import presenters, suppressions
+from core import presenters
 from core.message_db import MessageDB
+from core.messages import suppressions
 from web.api_v2.call import Call
 from web.api_v2.errors import not_found
 from web.api_v2.operations import Operations, Param, Raw

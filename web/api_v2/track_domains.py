@@ -7,8 +7,8 @@ from typing import Any
 
 from core import presenters
 from core.dns import make_resolver
-from core.dns_checks import domain_lookup
-from core.track_domains import (
+from core.tenancy.dns_checks import domain_lookup
+from core.tenancy.track_domains import (
     add_track_domain,
     check_track_domain,
     delete_track_domain,

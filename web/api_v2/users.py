@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 
 from core import presenters
-from core.api_tokens import create_token, revoke_token, tokens_of
 from core.errors import ValidationError
-from core.memberships import membership_server_ids
-from core.users import create_user, delete_user, update_user
+from core.tenancy.api_tokens import create_token, revoke_token, tokens_of
+from core.tenancy.memberships import membership_server_ids
+from core.tenancy.users import create_user, delete_user, update_user
 from models.api_token import APIToken
 from models.organization import Organization, OrganizationUser
 from models.server import Server

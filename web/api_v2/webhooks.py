@@ -10,16 +10,8 @@ from sqlalchemy import select
 
 from core import presenters
 from core.errors import ValidationError
-from core.webhooks import (
-    EVENTS,
-    create_webhook,
-    delete_webhook,
-    history_attempt,
-    history_before,
-    resend,
-    update_webhook,
-    webhook_events,
-)
+from core.webhooks.requests import history_attempt, history_before, resend
+from core.webhooks.subscriptions import EVENTS, create_webhook, delete_webhook, update_webhook, webhook_events
 from models.webhook import Webhook
 from web.api_v2.call import Call
 from web.api_v2.errors import not_found

@@ -48,7 +48,7 @@ def receiver() -> Any:
 
 
 def process(installation: Installation, message_id: int) -> dict[str, Any]:
-    from core.delivery import process_queued_message
+    from core.jobs.dequeue import process_queued_message
 
     process_queued_message(installation.runtime, queued_row(installation, message_id)["id"])
     return message(installation, message_id)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.delivery import process_queued_message
+from core.jobs.dequeue import process_queued_message
 from models.base import table
 from models.message.spam_check import SpamCheck
 from tests.conftest import Installation, merge

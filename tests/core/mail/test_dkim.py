@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select, update
 
 from core.dns import make_resolver
-from core.dns_checks import check_domain, domain_lookup
-from core.domains import dkim_record_name, dns_records, rotate_dkim
 from core.mail import dkim
 from core.signing import signing_key
+from core.tenancy.dns_checks import check_domain, domain_lookup
+from core.tenancy.domains import dkim_record_name, dns_records, rotate_dkim
 from models.domain import Domain
 from models.enums import DNSStatus
 from tests.conftest import IN_CI, Installation

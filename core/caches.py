@@ -1,0 +1,241 @@
+"""What the hot paths read of the main database, cached for a few seconds per process: each mail
+server with its organization, domains, webhooks, holding credentials and IP rules; the IP pools.
+
+Submission and delivery look at the same few rows for every message: the server, its
+organization and their domains. Reading them once per `TTL` seconds instead of once per message
+removes most of the per-message database work; a change (suspension, a newly verified domain)
+takes effect within `TTL` seconds everywhere, and at once in the process that made it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+
+from core.db import Database
+from models.credential import Credential
+from models.domain import Domain
+from models.enums import OwnerType
+from models.ip_pool import IPAddress, IPPool, IPPoolRule
+from models.organization import Organization
+from models.server import Server
+from models.webhook import Webhook, WebhookEvent
+
+TTL = 5.0
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    id: int
+    url: str
+    all_events: bool
+    events: frozenset[str]
+
+    def wants(self, event: str) -> bool:
+        return self.all_events or event in self.events
+
+
+@dataclass(frozen=True)
+class ServerState:
+    server: Server
+    organization: Organization
+    # Every domain of the server and of its organization, by id.
+    domains: dict[int, Domain] = field(default_factory=dict)
+    # Enabled webhooks.
+    webhooks: tuple[WebhookTarget, ...] = ()
+    # Credentials configured to hold every message sent with them.
+    holding_credentials: frozenset[int] = frozenset()
+    # IP pool rules: the server's newest first, then the organization's (reference §3.1).
+    ip_rules: tuple[IPPoolRule, ...] = ()
+
+    def webhooks_for(self, event: str) -> list[WebhookTarget]:
+        return [w for w in self.webhooks if w.wants(event)]
+
+    @property
+    def suspended(self) -> bool:
+        return self.server.suspended_at is not None or self.organization.suspended_at is not None
+
+    def verified_domain(self, name: str) -> Domain | None:
+        """The verified domain called `name`; the server's own wins over the organization's."""
+        found = None
+        for domain in self.domains.values():
+            if domain.name == name and domain.verified_at is not None:
+                if domain.owner_type == OwnerType.SERVER:
+                    return domain
+                found = domain
+        return found
+
+    @property
+    def any_domain(self) -> Domain | None:
+        """A verified domain of the server flagged `use_for_any` (first by name), if any."""
+        candidates = sorted(
+            (
+                d
+                for d in self.domains.values()
+                if d.owner_type == OwnerType.SERVER and d.use_for_any and d.verified_at is not None
+            ),
+            key=lambda d: d.name,
+        )
+        return candidates[0] if candidates else None
+
+
+class ServerCache:
+    def __init__(self, db: Database, ttl: float = TTL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[float, ServerState | None]] = {}
+
+    def get(self, server_id: int) -> ServerState | None:
+        """The live (not deleted) server, or None."""
+        return self.get_many([server_id]).get(server_id)
+
+    def get_many(self, server_ids: Iterable[int]) -> dict[int, ServerState]:
+        now = self.clock()
+        found: dict[int, ServerState] = {}
+        missing: set[int] = set()
+        with self._lock:
+            for server_id in set(server_ids):
+                entry = self._entries.get(server_id)
+                if entry is not None and now - entry[0] < self.ttl:
+                    if entry[1] is not None:
+                        found[server_id] = entry[1]
+                else:
+                    missing.add(server_id)
+        if missing:
+            loaded = self._load(missing)
+            with self._lock:
+                for server_id in missing:
+                    self._entries[server_id] = (now, loaded.get(server_id))
+            found.update(loaded)
+        return found
+
+    def forget(self, server_id: int | None = None) -> None:
+        """Drop one entry (or all): the next look-up reads the database."""
+        with self._lock:
+            if server_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(server_id, None)
+
+    def _load(self, server_ids: set[int]) -> dict[int, ServerState]:
+        with self.db.transaction() as session:
+            rows = session.execute(
+                select(Server, Organization)
+                .join(Organization, Organization.id == Server.organization_id)
+                .where(
+                    Server.id.in_(server_ids),
+                    Server.deleted_at.is_(None),
+                    Organization.deleted_at.is_(None),
+                )
+            ).all()
+            org_ids = {org.id for _, org in rows}
+            owned = or_(
+                (Domain.owner_type == OwnerType.SERVER) & Domain.owner_id.in_(server_ids),
+                (Domain.owner_type == OwnerType.ORGANIZATION) & Domain.owner_id.in_(org_ids),
+            )
+            domains = session.scalars(select(Domain).where(owned)).all()
+            webhooks = session.scalars(
+                select(Webhook).where(Webhook.server_id.in_(server_ids), Webhook.enabled.is_(True))
+            ).all()
+            events: dict[int, set[str]] = {}
+            if webhooks:
+                for webhook_id, event in session.execute(
+                    select(WebhookEvent.webhook_id, WebhookEvent.event).where(
+                        WebhookEvent.webhook_id.in_([w.id for w in webhooks])
+                    )
+                ):
+                    events.setdefault(webhook_id, set()).add(event)
+            holding = session.execute(
+                select(Credential.server_id, Credential.id).where(
+                    Credential.server_id.in_(server_ids), Credential.hold.is_(True)
+                )
+            ).all()
+            rules = session.scalars(
+                select(IPPoolRule)
+                .where(
+                    or_(
+                        (IPPoolRule.owner_type == OwnerType.SERVER) & IPPoolRule.owner_id.in_(server_ids),
+                        (IPPoolRule.owner_type == OwnerType.ORGANIZATION) & IPPoolRule.owner_id.in_(org_ids),
+                    )
+                )
+                .order_by(IPPoolRule.id.desc())
+            ).all()
+        states = {}
+        for server, org in rows:
+            own = {
+                d.id: d
+                for d in domains
+                if (d.owner_type == OwnerType.SERVER and d.owner_id == server.id)
+                or (d.owner_type == OwnerType.ORGANIZATION and d.owner_id == org.id)
+            }
+            server_rules = [r for r in rules if r.owner_type == OwnerType.SERVER and r.owner_id == server.id]
+            org_rules = [r for r in rules if r.owner_type == OwnerType.ORGANIZATION and r.owner_id == org.id]
+            states[server.id] = ServerState(
+                server=server,
+                organization=org,
+                domains=own,
+                webhooks=tuple(
+                    WebhookTarget(w.id, w.url, w.all_events, frozenset(events.get(w.id, ())))
+                    for w in webhooks
+                    if w.server_id == server.id
+                ),
+                holding_credentials=frozenset(cid for sid, cid in holding if sid == server.id),
+                ip_rules=tuple(server_rules + org_rules),
+            )
+        return states
+
+
+@dataclass(frozen=True)
+class SourceAddress:
+    id: int
+    pool_id: int
+    ipv4: str
+    ipv6: str | None
+    hostname: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class Pools:
+    permalinks: dict[int, str]
+    addresses: dict[int, SourceAddress]
+
+    def in_pool(self, pool_id: int) -> list[SourceAddress]:
+        return [a for a in self.addresses.values() if a.pool_id == pool_id]
+
+
+class PoolCache:
+    """Every pool and address, re-read every `TTL` seconds (there are few of them)."""
+
+    def __init__(self, db: Database, ttl: float = TTL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._loaded: tuple[float, Pools] | None = None
+
+    def get(self) -> Pools:
+        now = self.clock()
+        with self._lock:
+            if self._loaded is not None and now - self._loaded[0] < self.ttl:
+                return self._loaded[1]
+        with self.db.transaction() as session:
+            pools = {p.id: p.permalink for p in session.scalars(select(IPPool))}
+            addresses = {
+                a.id: SourceAddress(a.id, a.ip_pool_id, a.ipv4, a.ipv6, a.hostname, a.priority)
+                for a in session.scalars(select(IPAddress))
+            }
+        loaded = Pools(pools, addresses)
+        with self._lock:
+            self._loaded = (now, loaded)
+        return loaded
+
+    def forget(self) -> None:
+        with self._lock:
+            self._loaded = None

@@ -1,0 +1,131 @@
+"""Bounces: linking one that reached a return path to the outgoing messages it is about
+(reference §4.2 step 1, with RFC 3464 deciding hard from soft), and bounce messages of our own
+to the senders of incoming mail that failed (reference §4.4)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from core.mail import dsn
+from core.mail.address import strip_tag
+from core.mail.bounce_message import build_bounce
+from core.messages.deliveries import NewDelivery
+from core.outgoing.submission import submit_bounce
+from core.queue.outcome import BatchContext, Outcome, send_result
+from core.webhooks.events import message_payload
+from models.base import table
+from models.enums import MessageScope, MessageStatus
+from models.message.message import Message
+
+MESSAGES = table(Message)
+UNLINKED_BOUNCE = (
+    "This message was a bounce but we couldn't link it with any outgoing message and there was no route for it."
+)
+ORIGINALS = select(MESSAGES).where(
+    MESSAGES.c.token.in_(bindparam("b_tokens", expanding=True)),
+    MESSAGES.c.scope == MessageScope.OUTGOING.value,
+)
+
+
+def bounce_to_sender(context: BatchContext, msg: Any, raw: bytes, outcome: Outcome) -> None:
+    """Reference §4.2 step 12 (and §3.2 step 6): tell the sender their message failed, unless it
+    was itself a bounce or has no sender."""
+    bounce_id = send_bounce(context, msg, raw, outcome.result.details)
+    if bounce_id is not None:
+        outcome.extra_details.append(f"Sent bounce message to sender (see message <msg:{bounce_id}>)")
+
+
+def originals_of(context: BatchContext, msg: Any, raw: bytes) -> list[Any]:
+    """The outgoing messages a bounce is about: every `X-Postal-MsgID` token quoted in it (as
+    Postal), and the message token of the VERP return path it was sent to."""
+    tokens = list(dict.fromkeys(dsn.postal_message_ids(raw)))
+    local = (msg.rcpt_to or "").rsplit("@", 1)[0]
+    if "+" in local:
+        verp = local.split("+", 1)[1]
+        if verp and verp not in tokens:
+            tokens.append(verp)
+    if not tokens:
+        return []
+    return list(context.conn.execute(ORIGINALS, {"b_tokens": tokens}).all())
+
+
+def link_bounce(context: BatchContext, msg: Any, raw: bytes, originals: list[Any], outcome: Outcome) -> Outcome:
+    """Reference §4.2 step 1, and beyond Postal: the delivery status notification tells a hard
+    bounce (the recipient goes on the suppression list) from a delay warning or a success report
+    (linked, but the original is not marked bounced)."""
+    report = dsn.parse(raw)
+    first = originals[0]
+    outcome.message_changes.update(bounce_for_id=first.id, domain_id=first.domain_id)
+    outcome.result = send_result(
+        MessageStatus.PROCESSED, f"This has been detected as a bounce message for <msg:{first.id}>."
+    )
+    # A notification that reports no failure (a delay warning, a "relayed" success) is linked and
+    # kept, but is not a bounce of the original.
+    failed = report.is_bounce or not report.recipients
+    if not failed:
+        outcome.extra_details.append("It reports no failure, so the original is not marked as bounced.")
+        return outcome
+    bounce_view = dict(msg._mapping)
+    bounce_view.update(outcome.message_changes)
+    for original in originals:
+        outcome.related_deliveries.append(
+            NewDelivery(
+                message_id=original.id,
+                status=MessageStatus.BOUNCED,
+                details=f"We've received a bounce message for this e-mail. See <msg:{msg.id}> for details.",
+            )
+        )
+        outcome.events.append(
+            (
+                "MessageBounced",
+                {"original_message": message_payload(original), "bounce": message_payload(Message(**bounce_view))},
+            )
+        )
+        if _hard_for(report, original.rcpt_to or ""):
+            outcome.suppress_addresses.append((original.rcpt_to, "hard bounce"))
+    return outcome
+
+
+def _hard_for(report: dsn.DSNReport, address: str) -> bool:
+    """Whether the report says delivery to `address` failed permanently. A report naming other
+    recipients only says nothing about this one; one naming nobody speaks for the message."""
+    wanted = address.strip().lower()
+    named = [r for r in report.recipients if r.final_recipient or r.original_recipient]
+    mine = [r for r in named if wanted in (r.final_recipient, (r.original_recipient or "").lower())]
+    if mine:
+        return any(r.kind == "hard" for r in mine)
+    if not named:
+        return report.kind == "hard"
+    return False
+
+
+def send_bounce(context: BatchContext, msg: Any, raw: bytes, reason: str | None) -> int | None:
+    """Make and queue a bounce message to the sender of `msg` (reference §4.4); None when there is
+    nobody to tell (no sender, or the message is itself a bounce)."""
+    if msg.bounce or not msg.mail_from:
+        return None
+    runtime, state = context.runtime, context.state
+    server = state.server
+    domain = state.domains.get(msg.domain_id) if msg.domain_id is not None else None
+    postmaster = (
+        server.postmaster_address or f"postmaster@{domain.name if domain else runtime.config.postal.web_hostname}"
+    )
+    from_address = strip_tag(msg.rcpt_to or "") if msg.rcpt_to else postmaster
+    bounce = build_bounce(
+        raw,
+        original_token=msg.token,
+        server_token=server.token,
+        original_message_id=msg.message_id,
+        mail_from=msg.mail_from,
+        rcpt_to=msg.rcpt_to or "",
+        subject=msg.subject or "",
+        from_address=from_address,
+        postmaster_address=postmaster,
+        reason=reason,
+        message_id=f"{uuid.uuid4()}@{runtime.config.dns.return_path_domain}",
+    )
+    bounce_id, _ = submit_bounce(runtime, state, msg.domain_id, msg.mail_from, bounce, msg.id)
+    return bounce_id
