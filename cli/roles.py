@@ -199,7 +199,7 @@ def run_all(args: argparse.Namespace) -> int:
     if isinstance(smtp_started[0], BaseException):
         raise PostalError(f"The SMTP server cannot listen on {smtp_host}:{smtp_port}: {smtp_started[0]}")
     smtp_service = smtp_started[0]
-    web = start_threaded(create_app(runtime), web_host, web_port)
+    web = start_threaded(create_app(runtime), web_host, web_port, config)
     print(
         f"Postal is running: web http://{web_host}:{web_port}  SMTP {smtp_host}:{smtp_port}  (Ctrl-C stops it)",
         flush=True,

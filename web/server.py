@@ -1,36 +1,88 @@
-"""Serving the web app: gunicorn for `postal web-server`, a threaded server inside `postal run`."""
+"""Serving the web app: gunicorn for `postal web-server`, waitress inside `postal run`.
+
+Both speak HTTP/1.1 with keep-alive and take chunked request bodies (gunicorn hands the app a
+terminated input, waitress a dechunked body with its Content-Length); `web.body` reads either.
+"""
 
 from __future__ import annotations
 
 import logging
-import socketserver
 import threading
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import falcon
+from waitress.server import create_server
+
+from core.config import Config
+from web.api_v1.dispatcher import body_limit
 
 log = logging.getLogger(__name__)
 
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
+# Open connections the embedded server keeps at once (more wait in the listen backlog).
+CONNECTION_LIMIT = 512
 
 
-class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    # socketserver's backlog of 5 resets connections when a few dozen clients arrive at once.
-    request_queue_size = 128
+def max_request_body(config: Config) -> int:
+    """The largest body a server reads before the app sees the request: twice the larger of the
+    two APIs' limits, so that the APIs themselves refuse a body a little over their limit with
+    their own answer (HTTP 413 in the API's format), and the server refuses anything larger."""
+    return 2 * max(body_limit(config.max_message_size_bytes), config.api.max_request_size)
 
 
-def start_threaded(app: falcon.App, host: str, port: int) -> ThreadingWSGIServer:
-    """A thread-per-request server in a background thread (the embedded all-in-one process)."""
-    server = make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
-    thread.start()
-    log.info("web server listening on http://%s:%d", host, port)
-    return server
+class EmbeddedServer:
+    """waitress in a background thread: a pool of `threads` request threads behind one event
+    loop that reads whole requests (bodies beyond 512 KB go to a temporary file) first."""
+
+    def __init__(self, app: falcon.App, host: str, port: int, threads: int, max_body: int) -> None:
+        self._server: Any = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=max_body,
+            connection_limit=CONNECTION_LIMIT,
+            ident="Postal",
+            expose_tracebacks=False,
+            # poll(), not select(): a busy process may hold descriptors past select()'s 1024.
+            asyncore_use_poll=True,
+        )
+        self.host = host
+        self.port = int(self._server.effective_port)
+        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+
+    def start(self) -> EmbeddedServer:
+        self._thread.start()
+        log.info("web server listening on http://%s:%d", self.host, self.port)
+        return self
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop listening, close every connection, finish the requests in hand and stop."""
+        server = self._server
+
+        def close_all() -> None:
+            # Runs in the event loop's thread: the loop ends once nothing is left in its map.
+            for channel in list(server._map.values()):
+                if channel is not server.trigger:
+                    channel.close()
+            server.close()
+
+        try:
+            if not self._thread.is_alive():
+                raise OSError("the event loop has stopped")
+            server.trigger.pull_trigger(close_all)
+            self._thread.join(timeout)
+        except OSError:
+            # No loop to hand the work to (it stopped, or its wake-up pipe is gone): do it here.
+            close_all()
+        server.task_dispatcher.shutdown(timeout=timeout)
+
+
+def start_threaded(app: falcon.App, host: str, port: int, config: Config) -> EmbeddedServer:
+    """The embedded web server (the all-in-one process), already serving."""
+    # Under load waitress warns of every request that waits for a thread; the threads are sized
+    # on purpose, so only its errors are logged.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    return EmbeddedServer(app, host, port, config.web_server.max_threads, max_request_body(config)).start()
 
 
 def run_gunicorn(app_factory: Any, host: str, port: int, threads: int, workers: int = 1) -> None:

@@ -59,7 +59,9 @@ class PostalSection:
 class WebServerSection:
     default_port: int = 5000
     default_bind_address: str = "127.0.0.1"
-    max_threads: int = 5
+    # Postal's default is 5 (puma); request threads here mostly wait for the batched database
+    # writes of submissions, and more of them let more requests share one batch.
+    max_threads: int = 20
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,11 @@ class Client:
 def serve(runtime: Runtime) -> Iterator[int]:
     """The whole web app on a free port of 127.0.0.1."""
     port = free_port()
-    server = start_threaded(create_app(runtime), "127.0.0.1", port)
+    server = start_threaded(create_app(runtime), "127.0.0.1", port, runtime.config)
     try:
         yield port
     finally:
         server.shutdown()
-        server.server_close()
 
 
 def user_with_token(runtime: Runtime, email: str, admin: bool = False) -> str:

@@ -128,12 +128,11 @@ class APIClient:
 @contextlib.contextmanager
 def serve(installation: Installation, app: falcon.App | None = None) -> Iterator[APIClient]:
     port = free_port()
-    server = start_threaded(app or create_app(installation.runtime), "127.0.0.1", port)
+    server = start_threaded(app or create_app(installation.runtime), "127.0.0.1", port, installation.runtime.config)
     try:
         yield APIClient(port, installation.api_key)
     finally:
         server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

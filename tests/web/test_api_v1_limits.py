@@ -19,7 +19,7 @@ from models.message.message import Message
 from tests.conftest import Installation, merge
 from tests.web.test_api_v1 import APIClient, serve
 from web.api_v1.dispatcher import body_limit
-from web.api_v1.params import BodyTooLarge, read_body
+from web.body import BodyTooLarge, read_body
 
 MB = 1024 * 1024
 LIMIT = body_limit(MB)

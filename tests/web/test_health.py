@@ -23,7 +23,7 @@ def get(url: str) -> tuple[int, str]:
 
 def test_health_is_ok_when_the_database_answers(installation: Installation) -> None:
     port = free_port()
-    server = start_threaded(create_app(installation.runtime), "127.0.0.1", port)
+    server = start_threaded(create_app(installation.runtime), "127.0.0.1", port, installation.runtime.config)
     try:
         assert get(f"http://127.0.0.1:{port}/health") == (200, "OK")
         assert get(f"http://127.0.0.1:{port}/nothing-here")[0] == 404
@@ -35,7 +35,7 @@ def test_health_fails_when_the_database_is_unreachable() -> None:
     config = build_config({"main_db": {"host": "127.0.0.1", "port": free_port(), "database": "nothing"}}, environ={})
     runtime = Runtime.create(config)
     port = free_port()
-    server = start_threaded(create_app(runtime), "127.0.0.1", port)
+    server = start_threaded(create_app(runtime), "127.0.0.1", port, runtime.config)
     try:
         assert get(f"http://127.0.0.1:{port}/health") == (503, "Database unavailable")
     finally:

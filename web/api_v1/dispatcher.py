@@ -27,7 +27,8 @@ from web.api_v1.action import Action, Context
 from web.api_v1.envelope import APIError, ParameterError
 from web.api_v1.idempotency import HEADER as IDEMPOTENCY_HEADER
 from web.api_v1.idempotency import Claim, IdempotencyKeys, Replay, check_key, fingerprint
-from web.api_v1.params import BodyTooLarge, InvalidJSON, discard_body, parse_params, read_body, validate
+from web.api_v1.params import InvalidJSON, parse_params, validate
+from web.body import BodyTooLarge, discard_body, read_body
 
 log = logging.getLogger(__name__)
 

@@ -23,63 +23,14 @@ import falcon.media
 from web.api_v1.envelope import ParameterError
 
 _JSON_TYPE = re.compile(r"^application/json", re.I)
-_CHUNK = 64 * 1024
 
 # Moonrope's boolean parameter values (Moonrope::Action::TRUE_LIKE_VALUES / FALSE_LIKE_VALUES).
 _TRUE_LIKE = ("true", "1", 1, True)
 _FALSE_LIKE = ("false", "0", 0, False)
 
 
-class BodyTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body over {limit} bytes")
-        self.limit = limit
-
-
 class InvalidJSON(Exception):
     """The body (or the `params` field) is not a JSON object: HTTP 400 `invalid-json`."""
-
-
-def _body_stream(req: falcon.Request) -> Any:
-    """The body: up to its Content-Length, or to its end when the server marks the input as
-    terminated (gunicorn, for a chunked request body); without either there is no body."""
-    if req.content_length is None and req.env.get("wsgi.input_terminated"):
-        return req.stream
-    return req.bounded_stream
-
-
-def read_body(req: falcon.Request, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to be longer than `limit` bytes: from the
-    Content-Length before reading anything, else while reading, so no more than `limit + 1` bytes
-    are ever held."""
-    if req.content_length is not None and req.content_length > limit:
-        raise BodyTooLarge(limit)
-    stream = _body_stream(req)
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        chunk = stream.read(min(_CHUNK, limit + 1 - total))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge(limit)
-
-
-def discard_body(req: falcon.Request, cap: int) -> None:
-    """Read and drop what is left of the body (at most `cap` bytes), so a client still sending
-    it reads our answer instead of a reset connection."""
-    remaining = cap
-    stream = _body_stream(req)
-    try:
-        while remaining > 0:
-            chunk = stream.read(min(_CHUNK, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-    except OSError:
-        return
 
 
 def parse_params(req: falcon.Request, body: bytes) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from web.api_v2.errors import APIError, not_found
 from web.api_v2.limits import RateLimiter
 from web.api_v2.operations import Operation, Raw
 from web.api_v2.schema import check
+from web.body import BodyTooLarge, read_body
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,10 @@ class Router:
             raise APIError("payload_too_large", f"the request body is larger than {limit} bytes")
         if op.body is None:
             return None
-        data = req.bounded_stream.read(limit + 1)
-        if len(data) > limit:
-            raise APIError("payload_too_large", f"the request body is larger than {limit} bytes")
+        try:
+            data = read_body(req, limit)
+        except BodyTooLarge:
+            raise APIError("payload_too_large", f"the request body is larger than {limit} bytes") from None
         if op.body_media_type != "application/json":
             return data
         if not data.strip():

@@ -55,7 +55,7 @@ def deliver_all(installation: Installation) -> None:
 
 def jwks(installation: Installation) -> dict[str, Any]:
     port = free_port()
-    server = start_threaded(create_app(installation.runtime), "127.0.0.1", port)
+    server = start_threaded(create_app(installation.runtime), "127.0.0.1", port, installation.runtime.config)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=10) as response:
             return json.load(response)  # type: ignore[no-any-return]
