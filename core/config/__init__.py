@@ -3,7 +3,8 @@
 Only this package reads configuration files and the environment (STYLE rule 3); the sections
 and their defaults are in `core.config.sections`. Every key of a section is also settable by the
 environment variable `<SECTION>_<KEY>` in upper case, as Postal names them (`POSTAL_WEB_HOSTNAME`,
-`MAIN_DB_HOST`, `SMTP_SERVER_DEFAULT_PORT`); lists are comma-separated. The environment wins over the file, the file over the defaults.
+`MAIN_DB_HOST`, `SMTP_SERVER_DEFAULT_PORT`); lists are comma-separated. The environment wins over
+the file, the file over the defaults.
 """
 
 from __future__ import annotations
