@@ -1,4 +1,5 @@
-"""POSTing to the HTTP servers of users (webhooks, HTTP endpoints), with Postal's error codes."""
+"""POSTing to the HTTP servers of users (webhooks, HTTP endpoints), with Postal's error codes, and
+the check of the URLs they give for them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import http.client
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from core.errors import ValidationError
 
 MAX_RESPONSE_BODY = 2000
 
@@ -47,3 +50,12 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         return HTTPResult(-2, f"{type(exc).__name__}: {exc}")
     finally:
         connection.close()
+
+
+def valid_url(url: str) -> str:
+    """An http:// or https:// URL with a host name, stripped; else a ValidationError on `url`."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
+    return url

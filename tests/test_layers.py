@@ -1,6 +1,7 @@
 """The import layers of docs/architecture.md, checked on the source: every import points down (or
 sideways inside the foundation), roles never import each other, and no two modules or packages
-import each other in a circle. Imports inside functions and under TYPE_CHECKING count too."""
+import each other in a circle. Imports inside functions and under TYPE_CHECKING count too. And no
+module grows past 500 lines."""
 
 from __future__ import annotations
 
@@ -174,6 +175,16 @@ def test_no_module_imports_itself_in_a_circle(graph: dict[str, dict[str, int]]) 
 
 def test_no_package_imports_itself_in_a_circle(graph: dict[str, dict[str, int]]) -> None:
     assert cycles(unit_graph(graph)) == []
+
+
+MAX_LINES = 500
+
+
+def test_no_module_is_over_500_lines() -> None:
+    """STYLE rule 1: split a module at 500 lines. Alembic revisions are history and stay whole."""
+    files = [*module_files().values(), *sorted((ROOT / "bench").glob("*.py"))]
+    long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
 
 
 # -- the checks themselves catch what they are for -----------------------------------------------

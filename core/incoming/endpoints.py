@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, ValidationError
+from core.http_client import valid_url
 from models.endpoint import ENDPOINT_MODELS, AddressEndpoint, Endpoint, HTTPEndpoint, SMTPEndpoint, endpoint_kind
 from models.enums import EndpointType, HTTPEncoding, HTTPFormat, RouteMode, SSLMode
 from models.route import AdditionalRouteEndpoint, Route
@@ -35,14 +35,6 @@ def _valid_name(name: str) -> str:
     if not name:
         raise ValidationError("name", "can't be blank")
     return name
-
-
-def _valid_url(url: str) -> str:
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
-    return url
 
 
 def _valid_timeout(timeout: int) -> int:
@@ -92,7 +84,7 @@ def create_http_endpoint(
     endpoint = HTTPEndpoint(
         server_id=server.id,
         name=_valid_name(name),
-        url=_valid_url(url),
+        url=valid_url(url),
         timeout=_valid_timeout(timeout),
         encoding=parse_choice("encoding", encoding, HTTPEncoding),
         format=parse_choice("format", format, HTTPFormat),
@@ -188,7 +180,7 @@ def update_http_endpoint(
     if name is not None:
         endpoint.name = _valid_name(name)
     if url is not None:
-        endpoint.url = _valid_url(url)
+        endpoint.url = valid_url(url)
     if timeout is not None:
         endpoint.timeout = _valid_timeout(timeout)
     if encoding is not None:

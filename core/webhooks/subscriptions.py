@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
+from core.http_client import valid_url
 from models.server import Server
 from models.webhook import Webhook, WebhookEvent
 
@@ -26,14 +27,6 @@ EVENTS = (
 
 # Only sent to webhooks subscribed to all events (reference §7).
 ALL_EVENTS_ONLY = ("SendLimitApproaching", "SendLimitExceeded")
-
-
-def _valid_url(url: str) -> str:
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("url", f"must be an http:// or https:// URL, not {url!r}")
-    return url
 
 
 def _valid_events(events: Sequence[str]) -> list[str]:
@@ -58,7 +51,7 @@ def create_webhook(
     session: Session, server: Server, url: str, name: str | None = None, events: Sequence[str] | None = None
 ) -> Webhook:
     """A webhook for `events` (all events when none are named)."""
-    url = _valid_url(url)
+    url = valid_url(url)
     chosen = _valid_events(events or ())
     name = (name or urlsplit(url).hostname or "").strip()
     webhook = Webhook(server_id=server.id, name=name, url=url, all_events=not chosen, enabled=True, sign=True)
@@ -87,7 +80,7 @@ def update_webhook(
 ) -> Webhook:
     """Change what is given, with the rules of `create_webhook`; `events=[]` means all events."""
     if url is not None:
-        webhook.url = _valid_url(url)
+        webhook.url = valid_url(url)
     if name is not None:
         if not name.strip():
             raise ValidationError("name", "can't be blank")
