@@ -1,4 +1,4 @@
-"""Plain-data views of main-database objects, shared by the CLI's `--json` and the APIs."""
+"""Plain-data views of the objects of both databases, shared by the CLI's `--json` and the APIs."""
 
 from __future__ import annotations
 

@@ -62,9 +62,9 @@ class EmbeddedServer:
         def close_all() -> None:
             # Runs in the event loop's thread: the loop ends once nothing is left in its map.
             for channel in list(server._map.values()):
-                if channel is not server.trigger:
+                if channel not in (server, server.trigger):
                     channel.close()
-            server.close()
+            server.close()  # and its wake-up pipe
 
         try:
             if not self._thread.is_alive():

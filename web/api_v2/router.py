@@ -101,11 +101,12 @@ class Router:
 
     def _body(self, op: Operation, req: falcon.Request) -> Any:
         limit = self.runtime.config.api.max_request_size
-        if req.content_length is not None and req.content_length > limit:
-            raise APIError("payload_too_large", f"the request body is larger than {limit} bytes")
-        if op.body is None:
-            return None
         try:
+            # A body too large is refused even where the operation takes none.
+            if req.content_length is not None and req.content_length > limit:
+                raise BodyTooLarge(limit)
+            if op.body is None:
+                return None
             data = read_body(req, limit)
         except BodyTooLarge:
             raise APIError("payload_too_large", f"the request body is larger than {limit} bytes") from None
