@@ -16,6 +16,7 @@ from models.route import AdditionalRouteEndpoint, Route
 from models.server import Server
 from models.statistic import Statistic
 from models.track_domain import TrackDomain
+from models.ui_session import LoginFailure, UISession
 from models.user import User, UserInvite
 from models.webhook import Webhook, WebhookEvent, WebhookRequest
 from models.worker_role import ScheduledTask, WorkerRole
@@ -31,6 +32,7 @@ __all__ = [
     "IPPool",
     "IPPoolRule",
     "IdempotencyKey",
+    "LoginFailure",
     "MainBase",
     "MessageBase",
     "Organization",
@@ -44,6 +46,7 @@ __all__ = [
     "Server",
     "Statistic",
     "TrackDomain",
+    "UISession",
     "User",
     "UserInvite",
     "Webhook",

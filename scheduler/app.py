@@ -28,6 +28,7 @@ CRON: dict[str, dict[str, Any]] = {
     "prune_webhook_history": {"trigger": "cron", "minute": 45},
     "prune_suppression_lists": {"trigger": "cron", "hour": 3, "minute": 0},
     "prune_idempotency_keys": {"trigger": "cron", "minute": 30},
+    "cleanup_ui_sessions": {"trigger": "cron", "minute": 15},
 }
 
 

@@ -42,6 +42,7 @@ from core.config.sections import (
     SpamdSection,
     WebhooksSection,
     WebServerSection,
+    WebUISection,
     WorkerSection,
 )
 from core.errors import ConfigError
@@ -73,6 +74,7 @@ class Config:
     api: APISection = field(default_factory=APISection)
     migration_waiter: MigrationWaiterSection = field(default_factory=MigrationWaiterSection)
     oidc: OIDCSection = field(default_factory=OIDCSection)
+    web_ui: WebUISection = field(default_factory=WebUISection)
     # The file this was read from (None: defaults and environment only).
     file_path: Path | None = None
     # Dotted names of the keys set by the file or the environment, not left at their default.

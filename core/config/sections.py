@@ -261,6 +261,22 @@ class MigrationWaiterSection:
 
 
 @dataclass(frozen=True)
+class WebUISection:
+    """Addition: the web UI's sessions and login throttling."""
+
+    # A session ends after this long without a request, and in any case after `session_max_days`.
+    session_idle_hours: float = 12.0
+    session_max_days: float = 30.0
+    # Failed logins counted over `login_failure_window_minutes`: past either limit, logins from
+    # that address (or for that account) are refused until the window has moved on.
+    login_failure_window_minutes: float = 15.0
+    login_failures_per_address: int = 20
+    login_failures_per_account: int = 5
+    # Password reset links stay valid this long.
+    password_reset_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class OIDCSection:
     enabled: bool = False
     local_authentication_enabled: bool = True
@@ -300,4 +316,5 @@ SECTIONS: dict[str, type] = {
     "api": APISection,
     "migration_waiter": MigrationWaiterSection,
     "oidc": OIDCSection,
+    "web_ui": WebUISection,
 }

@@ -17,6 +17,7 @@ from core.dns import make_resolver
 from core.messages import live_stats, suppressions
 from core.messages.deliveries import add_delivery
 from core.runtime import Runtime
+from core.tenancy import ui_sessions
 from core.tenancy.dns_checks import check_domain, domain_lookup
 from core.webhooks.events import queue_event
 from core.webhooks.requests import HISTORY
@@ -186,6 +187,13 @@ def prune_idempotency_keys(runtime: Runtime) -> int:
         return int(conn.execute(delete(keys).where(keys.c.created_at <= runtime.clock() - LIFETIME)).rowcount)
 
 
+def cleanup_ui_sessions(runtime: Runtime) -> int:
+    """Ended web UI sessions and failed logins past the throttling window (Postal's hourly
+    CleanupAuthieSessions)."""
+    with runtime.db.transaction() as session:
+        return ui_sessions.delete_expired(session, runtime.config.web_ui, runtime.clock())
+
+
 def server_payload(server: Server, organization: str) -> dict[str, object]:
     return {"uuid": server.uuid, "name": server.name, "permalink": server.permalink, "organization": organization}
 
@@ -197,6 +205,7 @@ TASKS: dict[str, Callable[[Runtime], int]] = {
     "send_limit_notifications": send_limit_notifications,
     "check_all_dns": check_all_dns,
     "prune_idempotency_keys": prune_idempotency_keys,
+    "cleanup_ui_sessions": cleanup_ui_sessions,
 }
 
 

@@ -1,32 +1,34 @@
-"""Users: creation, changes and removal, with a bcrypt password digest, and password checks."""
+"""Users: creation, changes and removal, with an argon2id password digest, and password checks."""
 
 from __future__ import annotations
 
 import re
 
-import bcrypt
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
+from core.tenancy.passwords import hash_password, needs_rehash, verify_password
 from models.base import utcnow
 from models.organization import OrganizationUser
 from models.user import User
 
 EMAIL_RE = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 MIN_PASSWORD_LENGTH = 8
-# bcrypt reads at most 72 bytes (bcrypt 5 refuses longer input rather than truncating it).
-MAX_PASSWORD_BYTES = 72
-
-
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+# argon2 reads any length; a cap keeps one login from hashing megabytes.
+MAX_PASSWORD_BYTES = 1024
 
 
 def check_password(user: User, password: str) -> bool:
-    if not user.password_digest:
-        return False
-    return bcrypt.checkpw(password.encode(), user.password_digest.encode())
+    return verify_password(user.password_digest, password)
+
+
+def upgrade_password_digest(user: User, password: str) -> bool:
+    """After a successful check: store an argon2id digest in place of a bcrypt (or weaker) one."""
+    if user.password_digest and needs_rehash(user.password_digest):
+        user.password_digest = hash_password(password)
+        return True
+    return False
 
 
 def validate_password(password: str) -> None:

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from core.runtime import Runtime
 from core.tenancy import permissions
-from core.tenancy.api_tokens import TokenUser
 from models.organization import Organization
 from models.server import Server
 from models.user import User
@@ -21,14 +20,14 @@ class Call:
     def __init__(
         self,
         runtime: Runtime,
-        token: TokenUser | None,
+        user_id: int | None,
         params: dict[str, str],
         query: dict[str, Any],
         body: Any,
         read_only: bool,
     ) -> None:
         self.runtime = runtime
-        self.token = token
+        self.user_id = user_id
         self.params = params
         self.query = query
         self.body = body
@@ -65,9 +64,9 @@ class Call:
     @property
     def user(self) -> User:
         if self._user is None:
-            if self.token is None:
+            if self.user_id is None:
                 raise APIError("unauthorized", "an API token is required")
-            user = self.session.get(User, self.token.user_id)
+            user = self.session.get(User, self.user_id)
             if user is None:
                 raise APIError("unauthorized", "the token's user no longer exists")
             self._user = user

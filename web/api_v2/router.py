@@ -4,26 +4,21 @@ transaction per request, and every error as `{"error": {"code", "message", "deta
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 import falcon
-from sqlalchemy.exc import IntegrityError, OperationalError
 
-from core.errors import NotFound, PostalError, ValidationError
 from core.runtime import Runtime
 from core.tenancy.api_tokens import TokenUser, authenticate
-from web.api_v2.call import Call
 from web.api_v2.errors import APIError, not_found
+from web.api_v2.invoke import as_api_error, run
 from web.api_v2.limits import RateLimiter
 from web.api_v2.operations import Operation, Raw
 from web.api_v2.schema import check
 from web.body import BodyTooLarge, read_body
-
-log = logging.getLogger(__name__)
 
 PREFIX = "/api/v2"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -50,20 +45,15 @@ class Router:
     # -- one request ------------------------------------------------------------------------
 
     def serve(self, op: Operation, req: falcon.Request, resp: falcon.Response, params: dict[str, str]) -> None:
-        call: Call | None = None
         try:
             if not all(_usable(value) for value in params.values()):
                 raise not_found("resource")
             token = None if op.public else self._authenticate(req)
             query = self._query(op, req)
             body = self._body(op, req)
-            call = Call(self.runtime, token, params, query, body, read_only=op.method == "GET")
-            result = op.handler(call)
-            call.commit()
+            result = run(self.runtime, op, None if token is None else token.user_id, params, query, body)
         except Exception as exc:
-            if call is not None:
-                call.rollback()
-            _send_error(resp, _as_api_error(exc))
+            _send_error(resp, as_api_error(exc))
             return
         _send(resp, op, result)
 
@@ -167,25 +157,6 @@ def _coerce(schema: dict[str, Any], raw: Any) -> Any:
     if kind == "boolean":
         return {"true": True, "false": False}.get(raw.lower(), raw)
     return raw
-
-
-def _as_api_error(exc: Exception) -> APIError:
-    if isinstance(exc, APIError):
-        return exc
-    if isinstance(exc, NotFound):
-        return not_found(exc.kind)
-    if isinstance(exc, ValidationError):
-        return APIError("validation_failed", str(exc), [{"field": exc.field, "message": exc.message}])
-    if isinstance(exc, IntegrityError):
-        # Two requests creating the same thing at once: the loser is told, not crashed.
-        return APIError("validation_failed", "this conflicts with an existing object; try again")
-    if isinstance(exc, PostalError):
-        return APIError("validation_failed", str(exc))
-    if isinstance(exc, OperationalError):
-        log.error("database error in API request: %s", exc)
-        return APIError("internal_error", "the database could not be reached")
-    log.exception("unexpected error in API request")
-    return APIError("internal_error", "something went wrong on our side")
 
 
 def _send_error(resp: falcon.Response, error: APIError) -> None:
