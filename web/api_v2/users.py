@@ -27,7 +27,7 @@ from web.api_v2.schema import array, boolean, integer, nullable, obj, ref, strin
 ops = Operations("users")
 USER = ref("User")  # declared with the members, who are users too
 NAME = string(max_length=255)
-PASSWORD = string(min_length=1, max_length=255, description="At least 8 characters, at most 72 bytes.")
+PASSWORD = string(min_length=1, max_length=1024, description="At least 8 characters, at most 1,024 bytes.")
 TOKEN_FIELDS = {
     "id": integer(),
     "uuid": string(),
