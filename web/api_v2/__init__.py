@@ -16,6 +16,7 @@ from web.api_v2 import (
     credentials,
     domains,
     endpoints,
+    invitations,
     ip_pools,
     members,
     messages,
@@ -49,6 +50,7 @@ MODULES = (
     suppressions,
     ip_pools,
     users,
+    invitations,
     track_domains,
 )
 
