@@ -102,7 +102,7 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-def _first_start(config: Config, runtime: Runtime) -> None:
+def _first_start(config: Config, runtime: Runtime, web_url: str) -> None:
     """On an empty installation: create an administrator and say how to go on."""
     if count_users(runtime.db) > 0:
         return
@@ -126,10 +126,12 @@ def _first_start(config: Config, runtime: Runtime) -> None:
                 "",
                 "Postal is set up for the first time.",
                 f"  Data directory:  {config.data_dir.resolve()}",
+                f"  Web UI:          {web_url}",
                 f"  Administrator:   {email}",
                 f"  Password:        {password}   (shown only now)",
                 "",
-                f"Next steps (in another terminal, in {os.getcwd()}):",
+                "Log in to the web UI to create an organization, a mail server, its domains and credentials;",
+                f"or do the same from the command line (in another terminal, in {os.getcwd()}):",
                 *(f"  {step}" for step in steps),
                 "Then send mail through SMTP with that credential as the password, and follow it with",
                 f"  {cli} message show my-company/main 1",
@@ -138,6 +140,13 @@ def _first_start(config: Config, runtime: Runtime) -> None:
         ),
         flush=True,
     )
+
+
+def _url_host(bind_address: str) -> str:
+    """A host a browser can open for a bind address: the wildcard ones mean this machine."""
+    if bind_address in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{bind_address}]" if ":" in bind_address else bind_address
 
 
 def run_all(args: argparse.Namespace) -> int:
@@ -152,7 +161,9 @@ def run_all(args: argparse.Namespace) -> int:
 
     broker = create_broker(config, allow_embedded=True)
     runtime = Runtime.create(config, Publisher(broker))
-    _first_start(config, runtime)
+    web_host = config.web_server.default_bind_address
+    web_port = config.web_server.default_port
+    _first_start(config, runtime, f"http://{_url_host(web_host)}:{web_port}/")
 
     from actors.worker import start_worker
     from scheduler.app import Scheduler
@@ -169,8 +180,6 @@ def run_all(args: argparse.Namespace) -> int:
         config.smtp_server.default_bind_address if config.is_set("smtp_server.default_bind_address") else "127.0.0.1"
     )
     smtp_port = config.smtp_server.default_port if config.is_set("smtp_server.default_port") else 2525
-    web_host = config.web_server.default_bind_address
-    web_port = config.web_server.default_port
 
     loop = asyncio.new_event_loop()
     smtp_ready = threading.Event()
@@ -201,7 +210,8 @@ def run_all(args: argparse.Namespace) -> int:
     smtp_service = smtp_started[0]
     web = start_threaded(create_app(runtime), web_host, web_port, config)
     print(
-        f"Postal is running: web http://{web_host}:{web_port}  SMTP {smtp_host}:{smtp_port}  (Ctrl-C stops it)",
+        f"Postal is running: web http://{_url_host(web_host)}:{web_port}/  SMTP {smtp_host}:{smtp_port}"
+        "  (Ctrl-C stops it)",
         flush=True,
     )
 
