@@ -144,7 +144,7 @@ def _first_start(config: Config, runtime: Runtime, web_url: str) -> None:
 
 def _url_host(bind_address: str) -> str:
     """A host a browser can open for a bind address: the wildcard ones mean this machine."""
-    if bind_address in ("0.0.0.0", "", "::"):
+    if bind_address in ("0.0.0.0", "", "::"):  # noqa: S104 (reading a bind address, not binding)
         return "127.0.0.1"
     return f"[{bind_address}]" if ":" in bind_address else bind_address
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import MainBase, Timestamps, new_uuid
@@ -39,5 +39,11 @@ class UserInvite(Timestamps, MainBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), default=new_uuid, unique=True)
-    email_address: Mapped[str] = mapped_column(String(255))
+    email_address: Mapped[str] = mapped_column(String(255), index=True)
     expires_at: Mapped[datetime | None]
+    # Hex SHA-256 of the token in the invitation's link: the link itself is only e-mailed.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The organization the invitee joins on accepting, and whether as one of its admins.
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

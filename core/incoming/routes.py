@@ -67,6 +67,8 @@ def create_route(
         name, at, domain_name = address.rpartition("@")
         if not at or not domain_name:
             raise ValidationError("address", f"must be NAME@DOMAIN (or {RETURN_PATH_ROUTE}), not {address!r}")
+        if not name:
+            raise ValidationError("name", "can't be blank")
         if name != "*" and not ROUTE_NAME.match(name):
             raise ValidationError("name", f"may only hold letters, digits, dots and dashes, or be *, not {name!r}")
         if "+" in name:

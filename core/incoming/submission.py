@@ -16,12 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.broker import QUEUE_BOUNCES, QUEUE_INCOMING
+from core.errors import ValidationError
+from core.incoming.recipients import BOUNCE, Recipient, Refusal, classify
 from core.incoming.routes import RETURN_PATH_ROUTE, RouteTarget, route_targets
 from core.mail.address import domain_of
 from core.mail.headers import decode_value, message_id, parse_headers, split_raw
 from core.messages.raw_store import store_raw_messages
 from core.messages.stats import increment_stats
-from core.outgoing.submission import Submission, submit_outgoing_many
+from core.outgoing.submission import Submission, TestMessage, compose_test_message, submit_outgoing_many
 from core.queue.enqueue import (
     INSERT_MESSAGES,
     INSERT_QUEUED,
@@ -258,3 +260,24 @@ def submit_many(
         for (i, _), result in zip(incoming, submit_incoming_many(runtime, [s for _, s in incoming]), strict=True):
             results[i] = result
     return [r if r is not None else TemporaryFailure() for r in results]
+
+
+def submit_test_incoming(runtime: Runtime, server_id: int, message: TestMessage) -> Accepted:
+    """Receive a test message as the SMTP server would from the internet: the recipient must be
+    an address one of this server's routes (or its return path) takes; what it is and where it
+    goes are decided as at RCPT time."""
+    mail_from, rcpt_to, raw = compose_test_message(runtime, message)
+    decision = classify(runtime.db, runtime.config, rcpt_to, None)
+    if (
+        not isinstance(decision, Recipient)
+        or decision.server_id != server_id
+        or decision.kind == MessageScope.OUTGOING.value
+    ):
+        if decision is Refusal.ROUTE_REJECTS:
+            raise ValidationError("to", "is refused by its route (its mode rejects incoming mail)")
+        raise ValidationError("to", "is not an address this server receives mail for (add a route for it first)")
+    recipient = RoutedRecipient(decision.rcpt_to, decision.route_id, bounce=decision.kind == BOUNCE)
+    [result] = submit_incoming_many(runtime, [IncomingSubmission(server_id, mail_from, [recipient], raw)])
+    if isinstance(result, SubmissionRejected):
+        raise result
+    return result

@@ -4,8 +4,9 @@ conditions over a server's messages table.
 As Postal's message list (its `QueryString` and `MessagesController#get_messages`): `to:`,
 `from:`, `status:`, `tag:`, `msgid:`, `id:` and `token:` match the column exactly, a term given
 twice matches either value, `[blank]` matches an empty column, values with spaces are quoted
-(`tag:"big news"`), and `before:`/`after:` take `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` — read as UTC
-here, where Postal used the server's zone; its natural-language dates ("yesterday") are refused.
+(`tag:"big news"`), `order:oldest-first` lists the oldest first, and `before:`/`after:` take
+`YYYY-MM-DD` or `YYYY-MM-DD HH:MM` — read as UTC here, where Postal used the server's zone; its
+natural-language dates ("yesterday") are refused.
 Beyond Postal: words outside a term match the subject (all of them, anywhere in it), and a term
 Postal would silently ignore is refused with its name.
 """
@@ -36,7 +37,8 @@ COLUMNS = {
     "token": MESSAGES.c.token,
 }
 TIMES = ("before", "after")
-TERMS = (*COLUMNS, *TIMES, "spam")
+TERMS = (*COLUMNS, *TIMES, "spam", "order")
+ORDERS = ("oldest-first", "newest-first")
 BLANK = "[blank]"
 STATUSES = {s.value.lower(): s.value for s in MessageStatus}
 # key:"quoted value" | key:YYYY-MM-DD HH:MM | key:value | "quoted words" | word
@@ -62,6 +64,7 @@ class Search:
     after: float | None = None
     spam: bool | None = None
     words: list[str] = field(default_factory=list)
+    oldest_first: bool = False
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The WHERE conditions of the query over the messages table (all must hold)."""
@@ -120,6 +123,11 @@ def _add(search: Search, key: str, value: str, quoted: bool) -> None:
             search.before = moment if search.before is None else min(search.before, moment)
         else:
             search.after = moment if search.after is None else max(search.after, moment)
+        return
+    if key == "order":
+        if value.lower() not in ORDERS:
+            raise ValidationError(FIELD, f"term order: must be {' or '.join(ORDERS)}, not {value!r}")
+        search.oldest_first = value.lower() == ORDERS[0]
         return
     if key == "spam":
         flags = {"yes": True, "y": True, "true": True, "no": False, "n": False, "false": False}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from core.errors import NotFound
-from core.mail.content import MailContent
+from core.mail.content import Attachment, MailContent
 from core.mail.content import parse as parse_content
 from core.mail.headers import decode_value, normalise_line_endings, split_raw
 from core.messages.deliveries import deliveries_for
@@ -22,6 +23,7 @@ from core.messages.raw_store import load_raw_message
 from models.base import table
 from models.message.link import Click, Link, Load
 from models.message.message import Message
+from models.message.spam_check import SpamCheck
 from models.queued_message import QueuedMessage
 
 _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
@@ -244,3 +246,32 @@ def queue_data(row: QueuedMessage | None) -> dict[str, Any] | None:
         "retry_after": row.retry_after.replace(tzinfo=UTC).timestamp() if row.retry_after else None,
         "locked": row.locked_at is not None,
     }
+
+
+def spam_checks(conn: Connection, message_id: int) -> list[dict[str, Any]]:
+    """The rules that scored the message at inspection, highest score first."""
+    checks = table(SpamCheck)
+    rows = conn.execute(
+        select(checks).where(checks.c.message_id == message_id).order_by(checks.c.score.desc(), checks.c.id)
+    ).mappings()
+    return [{"code": r["code"], "score": float(r["score"] or 0), "description": r["description"]} for r in rows]
+
+
+# The open-tracking image the tracking rewrite adds (reference §3.5): its hidden paragraph, and
+# the image itself wherever it is, `<base>/img/<server token>/<message token>`.
+_TRACKING_PARAGRAPH = re.compile(r"<p\s+class=(['\"])ampimg\1[^>]*>.*?</p>", re.IGNORECASE | re.DOTALL)
+_TRACKING_IMAGE = re.compile(
+    r"<img\b[^>]*\bsrc\s*=\s*(['\"])[^'\"]*/img/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+\1[^>]*>", re.IGNORECASE
+)
+
+
+def without_tracking_image(html: str) -> str:
+    """The HTML body as the recipient wrote it to be seen: viewing it must not count as an open."""
+    return _TRACKING_IMAGE.sub("", _TRACKING_PARAGRAPH.sub("", html))
+
+
+def attachment(conn: Connection, message: Message, index: int) -> Attachment | None:
+    """The message's attachment at `index` (0-based, in `attachments` order), with its data."""
+    raw = load_raw_message(conn, message.raw_table, message.raw_headers_id, message.raw_body_id)
+    found = ParsedMessage(raw).content.attachments
+    return found[index] if 0 <= index < len(found) else None

@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message as EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 
 from core.broker import QUEUE_OUTGOING
 from core.caches import ServerState
-from core.mail.address import domain_of, strip_tag
+from core.errors import ValidationError
+from core.mail.address import domain_of, is_plausible, strip_tag
+from core.mail.compose import Composition, compose
 from core.mail.headers import addresses, decode_value, message_id, parse_headers, split_raw
 from core.messages.raw_store import store_raw_messages
 from core.messages.stats import increment_stats
@@ -313,3 +315,48 @@ def _queue_messages(
         ids = [int(r[0]) for r in result.all()]
         count_messages(conn, outgoing=len(created))
     return [(qid, str(row["queue"])) for qid, row in zip(ids, rows, strict=True)]
+
+
+@dataclass(frozen=True)
+class TestMessage:
+    """A test message an operator writes in the web UI: one sender, one recipient, the bodies."""
+
+    from_: str
+    to: str
+    subject: str | None = None
+    plain_body: str | None = None
+    html_body: str | None = None
+
+
+def compose_test_message(runtime: Runtime, message: TestMessage) -> tuple[str, str, bytes]:
+    """(envelope sender, envelope recipient, raw message) of a test message, composed as the HTTP
+    API composes `send/message`; a field that cannot be used raises ValidationError naming it."""
+    from_address = parseaddr(message.from_)[1]
+    to_address = parseaddr(message.to)[1]
+    if not is_plausible(from_address):
+        raise ValidationError("from", "must be an e-mail address")
+    if not is_plausible(to_address):
+        raise ValidationError("to", "must be an e-mail address")
+    if not (message.plain_body or "").strip() and not (message.html_body or "").strip():
+        raise ValidationError("plain_body", "or the HTML body must have some content")
+    composition = Composition(
+        from_=message.from_,
+        to=[message.to],
+        subject=message.subject,
+        plain_body=message.plain_body,
+        html_body=message.html_body,
+    )
+    received = f"by {runtime.config.postal.web_hostname} with HTTP; {formatdate()}"
+    raw = compose(composition, message_id=f"{uuid.uuid4()}@{runtime.config.dns.return_path_domain}", received=received)
+    return from_address, to_address, raw
+
+
+def submit_test_message(runtime: Runtime, server_id: int, message: TestMessage) -> Accepted:
+    """Send a test message out through the submission every outgoing message takes (the HTTP API's)."""
+    mail_from, rcpt_to, raw = compose_test_message(runtime, message)
+    try:
+        return submit(runtime, Submission(server_id=server_id, mail_from=mail_from, rcpt_to=[rcpt_to], raw=raw))
+    except UnauthenticatedFrom:
+        raise ValidationError(
+            "from", "is not authorised to send mail from this server (use an address at one of its verified domains)"
+        ) from None

@@ -14,7 +14,7 @@ from core.mail import dkim
 from core.tokens import dkim_identifier, verification_token
 from models.base import utcnow
 from models.domain import Domain
-from models.enums import OwnerType
+from models.enums import OwnerType, VerificationMethod
 from models.organization import Organization
 from models.server import Server
 
@@ -35,7 +35,10 @@ def add_domain(
     owner: Organization | Server,
     name: str,
     verified: bool = False,
+    verification_method: VerificationMethod = VerificationMethod.DNS,
 ) -> Domain:
+    """A new domain of `owner`, verified later by a DNS record or an e-mailed code
+    (`verification_method`), or at once when `verified`."""
     name = normalise_domain_name(name)
     owner_type = OwnerType.SERVER if isinstance(owner, Server) else OwnerType.ORGANIZATION
     exists = session.scalar(
@@ -48,6 +51,7 @@ def add_domain(
         owner_type=owner_type,
         owner_id=owner.id,
         server_id=owner.id if owner_type is OwnerType.SERVER else None,
+        verification_method=verification_method,
         verification_token=verification_token(),
         dkim_private_key=dkim.generate_private_key(config.dns.dkim_key_size),
         dkim_identifier_string=dkim_identifier(),
@@ -121,9 +125,12 @@ class DNSRecord:
 
 
 def dns_records(config: Config, domain: Domain) -> list[DNSRecord]:
-    """Everything the domain's owner should publish, with fully qualified names."""
-    records = [
-        DNSRecord("verification", "TXT", domain.name, verification_record(config, domain)),
+    """Everything the domain's owner should publish, with fully qualified names (the
+    verification record only for the DNS method: a domain verified by e-mail has none)."""
+    records = []
+    if domain.verification_method is VerificationMethod.DNS:
+        records.append(DNSRecord("verification", "TXT", domain.name, verification_record(config, domain)))
+    records += [
         DNSRecord("spf", "TXT", domain.name, spf_record(config)),
         DNSRecord("dkim", "TXT", dkim_record_name(config, domain), dkim.dns_record(domain.dkim_private_key)),
     ]

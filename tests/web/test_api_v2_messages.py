@@ -161,3 +161,112 @@ def test_another_tenants_messages_do_not_exist(api: LiveAPI, three_messages: dic
     # Ids are per server: the other server has no message of that id.
     assert member.get(f"/organizations/acme/servers/other/messages/{invoice}").status == 404
     assert api.admin.get(f"/organizations/acme/servers/other/messages/{invoice}").status == 404
+
+
+def test_order_oldest_first_and_spam_hidden_on_request(
+    api: LiveAPI, installation: Installation, three_messages: dict[str, int]
+) -> None:
+    from sqlalchemy import update
+
+    from models.base import table
+    from models.message.message import Message
+
+    invoice, welcome, question = three_messages["invoice"], three_messages["welcome"], three_messages["question"]
+    assert ids(api, "order:oldest-first") == [invoice, welcome, question]
+    first = api.admin.get(f"{MESSAGES}?q=order:oldest-first&limit=2").body
+    second = api.admin.get(f"{MESSAGES}?q=order:oldest-first&limit=2&cursor={first['next_cursor']}").body
+    assert [m["id"] for m in second["data"]] == [question]
+    assert api.admin.get(f"{MESSAGES}?q=order:sideways").code == "validation_failed"
+
+    messages = table(Message)
+    with installation.runtime.message_dbs.get(installation.server_id).transaction() as conn:
+        conn.execute(update(messages).where(messages.c.id == welcome).values(spam=True))
+    assert ids(api, "", hide_spam="true") == [question, invoice]
+    assert ids(api, "spam:yes", hide_spam="true") == [welcome]
+    assert ids(api, "msgid:welcome-1@example.com", hide_spam="true") == [welcome]
+    assert ids(api) == [question, welcome, invoice]
+
+
+def test_html_body_without_tracking_image_and_attachments(api: LiveAPI, installation: Installation) -> None:
+    from core.mail.compose import Attachment, Composition, compose
+
+    html = (
+        "<html><body><p>Hi <img src='cid:logo'></p>"
+        "<p class='ampimg' style='display:none'><img src='https://track.example.com/img/srv123/msg456' alt=''></p>"
+        "</body></html>"
+    )
+    raw = compose(
+        Composition(
+            from_="orders@example.com",
+            to=["a@example.net"],
+            subject="With parts",
+            plain_body="Hi",
+            html_body=html,
+            attachments=[Attachment("notes.txt", b"some notes", "text/plain"), Attachment("x.bin", b"\x00\x01")],
+        ),
+        message_id="parts@example.com",
+    )
+    accepted = submit(
+        installation.runtime,
+        Submission(server_id=installation.server_id, mail_from="orders@example.com", rcpt_to=["a@example.net"],
+                   raw=raw),
+    )  # fmt: skip
+    [(_, mid, _)] = accepted.messages
+    message = api.admin.get(f"{MESSAGES}/{mid}").body
+    assert [a["filename"] for a in message["attachments"]] == ["notes.txt", "x.bin"]
+    assert message["spam_checks"] == [] and message["bounce_for_id"] is None
+
+    body = api.admin.get(f"{MESSAGES}/{mid}/html")
+    assert body.status == 200 and body.headers["content-type"].startswith("text/html")
+    assert b"cid:logo" in body.raw and b"/img/" not in body.raw and b"ampimg" not in body.raw
+
+    notes = api.admin.get(f"{MESSAGES}/{mid}/attachment?index=0")
+    assert notes.status == 200 and notes.raw == b"some notes" and notes.headers["content-type"].startswith("text/plain")
+    assert "notes.txt" in notes.headers["content-disposition"]
+    assert api.admin.get(f"{MESSAGES}/{mid}/attachment?index=1").raw == b"\x00\x01"
+    assert api.admin.get(f"{MESSAGES}/{mid}/attachment?index=2").status == 404
+    for bad in ("x", "-1", ""):
+        assert api.admin.get(f"{MESSAGES}/{mid}/attachment?index={bad}").code == "invalid_request"
+
+    plain_only = send(installation, "b@example.net", "Plain", "plain@example.com")
+    assert api.admin.get(f"{MESSAGES}/{plain_only}/html").status == 404
+
+
+def test_a_test_message_is_sent_out_or_received(api: LiveAPI, installation: Installation) -> None:
+    sent = api.admin.post(
+        f"{MESSAGES}/test",
+        {"scope": "outgoing", "from": "Shop <shop@example.com>", "to": "c@example.net", "subject": "Try",
+         "plain_body": "Testing", "html_body": "<p>Testing</p>"},
+    )  # fmt: skip
+    assert sent.status == 201, sent.body
+    [made] = sent.body["messages"]
+    message = api.admin.get(f"{MESSAGES}/{made['id']}").body
+    assert (message["scope"], message["mail_from"], message["rcpt_to"], message["subject"]) == (
+        "outgoing", "shop@example.com", "c@example.net", "Try",
+    )  # fmt: skip
+    assert message["plain_body"].strip() == "Testing" and "<p>Testing</p>" in message["html_body"]
+    assert message["queued"] is not None and sent.body["message_id"] == message["message_id"]
+
+    refused = api.admin.post(f"{MESSAGES}/test", {"scope": "outgoing", "from": "x@elsewhere.example", "to": "c@e.net",
+                                                  "plain_body": "Hi"})  # fmt: skip
+    assert refused.code == "validation_failed" and refused.body["error"]["details"][0]["field"] == "from"
+    empty = api.admin.post(f"{MESSAGES}/test", {"scope": "outgoing", "from": "shop@example.com", "to": "c@e.net"})
+    assert empty.code == "validation_failed" and empty.body["error"]["details"][0]["field"] == "plain_body"
+    bad_to = api.admin.post(f"{MESSAGES}/test", {"scope": "outgoing", "from": "shop@example.com", "to": "nobody",
+                                                 "plain_body": "Hi"})  # fmt: skip
+    assert bad_to.body["error"]["details"][0]["field"] == "to"
+
+    unrouted = api.admin.post(f"{MESSAGES}/test", {"scope": "incoming", "from": "a@example.net",
+                                                   "to": "help@example.com", "plain_body": "Hi"})  # fmt: skip
+    assert unrouted.code == "validation_failed" and "receives mail" in unrouted.body["error"]["message"]
+    route(installation, "help@example.com", mode="Accept")
+    received = api.admin.post(f"{MESSAGES}/test", {"scope": "incoming", "from": "a@example.net",
+                                                   "to": "help@example.com", "plain_body": "Hi"})  # fmt: skip
+    assert received.status == 201, received.body
+    [incoming] = received.body["messages"]
+    assert api.admin.get(f"{MESSAGES}/{incoming['id']}").body["scope"] == "incoming"
+
+    api.admin.post("/organizations", {"name": "Globex", "permalink": "globex"})
+    outsider = api.member("eve@example.com", "globex", admin=True)
+    assert outsider.post(f"{MESSAGES}/test", {"scope": "outgoing", "from": "shop@example.com", "to": "c@example.net",
+                                              "plain_body": "Hi"}).status == 404  # fmt: skip

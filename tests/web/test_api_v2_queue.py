@@ -130,3 +130,23 @@ def test_another_tenants_queue_does_not_exist(api: LiveAPI, installation: Instal
     other = api.admin.post("/organizations/acme/servers/other/messages/bulk", {"action": "cancel", "ids": [1]}).body
     assert other["messages"] == [{"id": 1, "done": False, "result": "no such message"}]
     assert member.post(f"{MESSAGES}/bulk", {"action": "cancel", "held": True}).body["count"] == 3
+
+
+def test_held_and_queued_messages_are_filtered_as_bulk_actions_choose_them(
+    api: LiveAPI, installation: Installation, three_held: None
+) -> None:
+    def held(query: str) -> list[int]:
+        reply = api.admin.get(f"{MESSAGES}/held?{query}")
+        assert reply.status == 200, reply.body
+        return [m["id"] for m in reply.body["data"]]
+
+    assert held("recipient_domain=ONE.example") == [2, 1]
+    assert held("recipient_domain=two.example") == [3]
+    assert held("older_than=0") == [3, 2, 1]
+    assert held("older_than=86400") == []
+    assert api.admin.get(f"{MESSAGES}/held?older_than=soon").code == "invalid_request"
+
+    api.admin.post(f"{MESSAGES}/bulk", {"action": "release", "held": True})
+    queue = api.admin.get(f"{SERVER}/queue?recipient_domain=one.EXAMPLE").body["data"]
+    assert [q["message_id"] for q in queue] == [1, 2]
+    assert api.admin.get(f"{SERVER}/queue?recipient_domain=three.example").body["data"] == []

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import Installation
+from tests.conftest import Installation, merge
 from tests.support.api_v2 import LiveAPI, live_api
+from tests.support.smtp_sink import SMTPSink
 
 SERVER = "/organizations/acme/servers/main"
+
+
+@pytest.fixture
+def config_data(config_data: dict[str, Any], smtp_sink: SMTPSink) -> dict[str, Any]:
+    """System mail (domain verification codes) goes to the test sink too."""
+    return merge(config_data, {"smtp": {"host": "127.0.0.1", "port": smtp_sink.port}})
 
 
 @pytest.fixture
@@ -132,3 +140,69 @@ def test_credentials_show_their_key_once(api: LiveAPI) -> None:
     assert dev.get(f"/organizations/acme/servers/other/credentials/{other['uuid']}").status == 404
     assert dev.get(f"{SERVER}/credentials/{other['uuid']}").status == 404
     assert dev.delete(path).status == 204 and dev.get(path).status == 404
+
+
+def test_connection_details_say_how_to_send_and_receive(api: LiveAPI) -> None:
+    dev = api.member("dev@example.com", "acme")
+    body = dev.get(f"{SERVER}/connection").body
+    assert body["smtp_hostname"] == "postal.test" and body["smtp_ports"] == [{"port": 25, "security": "None"}]
+    assert body["api_url"] == "https://postal.test/api/v1/send/message" and body["api_key_header"] == "X-Server-API-Key"
+    assert (body["route_domain"], body["mx_records"]) == ("routes.postal.test", ["mx1.postal.test", "mx2.postal.test"])
+    stranger = api.member("stranger@example.com", "acme", servers="")
+    assert stranger.get(f"{SERVER}/connection").status == 404
+
+
+def test_domains_verified_by_an_emailed_code(api: LiveAPI, smtp_sink: SMTPSink) -> None:
+    dev = api.member("dev@example.com", "acme")
+    domain = dev.post(f"{SERVER}/domains", {"name": "a.shop.example.org", "verification_method": "Email"}).body
+    assert domain["verification_method"] == "Email" and domain["verified"] is False
+    path = f"{SERVER}/domains/{domain['uuid']}"
+    purposes = {r["purpose"] for r in dev.get(f"{path}/dns-records").body["records"]}
+    assert "verification" not in purposes and "spf" in purposes
+    how = dev.get(f"{path}/verification").body
+    assert how["dns_record"] is None and how["code_sent_at"] is None
+    assert how["email_addresses"][:2] == ["webmaster@a.shop.example.org", "postmaster@a.shop.example.org"]
+    assert "hostmaster@example.org" in how["email_addresses"] and not any(
+        a.endswith("@org") for a in how["email_addresses"]
+    )
+
+    assert dev.post(f"{path}/verify").code == "validation_failed"  # a code is needed
+    assert dev.post(f"{path}/verify", {"code": "123456"}).body["error"]["details"][0]["field"] == "code"
+    assert dev.post(f"{path}/verification-code", {"address": "me@example.org"}).status == 422
+    sent = dev.post(f"{path}/verification-code", {"address": "Admin@example.org"})
+    assert sent.status == 200 and sent.body["code_sent_at"] is not None and sent.body["code_expires_at"] is not None
+    [mail] = smtp_sink.handler.wait_for(1)
+    assert mail.rcpt_tos == ["admin@example.org"]
+    code = re.search(rb"\b(\d{6})\b", mail.data)
+    assert code is not None
+    assert dev.post(f"{path}/verification-code", {"address": "admin@example.org"}).status == 422  # once a minute
+
+    wrong = "000000" if code.group(1) != b"000000" else "111111"
+    assert dev.post(f"{path}/verify", {"code": wrong}).body["verified"] is False
+    assert dev.post(f"{path}/verify", {"code": code.group(1).decode()}).body["verified"] is True
+    assert dev.get(f"{path}/verification").body["verified"] is True
+    assert dev.post(f"{path}/verification-code", {"address": "admin@example.org"}).status == 422  # already verified
+
+
+def test_wrong_codes_use_the_code_up(api: LiveAPI, smtp_sink: SMTPSink) -> None:
+    domain = api.admin.post(f"{SERVER}/domains", {"name": "guess.example", "verification_method": "Email"}).body
+    path = f"{SERVER}/domains/{domain['uuid']}"
+    api.admin.post(f"{path}/verification-code", {"address": "postmaster@guess.example"})
+    [mail] = smtp_sink.handler.wait_for(1)
+    code = re.search(rb"\b(\d{6})\b", mail.data)
+    assert code is not None
+    wrong = "000000" if code.group(1) != b"000000" else "111111"
+    for _ in range(5):
+        assert api.admin.post(f"{path}/verify", {"code": wrong}).body["verified"] is False
+    refused = api.admin.post(f"{path}/verify", {"code": code.group(1).decode()})
+    assert refused.status == 422 and "too many times" in refused.body["error"]["message"]
+
+
+def test_dns_domains_take_no_code(api: LiveAPI) -> None:
+    domain = api.admin.post(f"{SERVER}/domains", {"name": "dns.example"}).body
+    path = f"{SERVER}/domains/{domain['uuid']}"
+    assert api.admin.post(f"{path}/verify", {"code": "123456"}).status == 422
+    assert api.admin.post(f"{path}/verification-code", {"address": "admin@dns.example"}).status == 422
+    how = api.admin.get(f"{path}/verification").body
+    assert how["dns_record"]["value"].startswith("postal-verification ") and how["email_addresses"] == []
+    assert api.admin.get(path).body["spf_status"] is None

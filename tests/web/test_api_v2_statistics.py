@@ -94,3 +94,19 @@ def test_another_tenants_statistics_do_not_exist(api: LiveAPI) -> None:
     for period in ("hourly", "daily"):
         assert outsider.get(f"{STATISTICS}/{period}").status == 404
         assert member.get(f"{STATISTICS}/{period}").status == 200
+
+
+def test_usage_of_a_server(api: LiveAPI, some_mail: None) -> None:
+    usage = api.admin.get("/organizations/acme/servers/main/usage")
+    assert usage.status == 200
+    body = usage.body
+    assert (body["outgoing_30_days"], body["bounces_30_days"], body["bounce_rate"]) == (4, 1, 25.0)
+    assert body["held_messages"] == 2 and body["storage_used"] > 0
+    assert body["messages_per_minute"] > 0
+    stranger = api.member("stranger@example.com", "acme", servers="")
+    assert stranger.get("/organizations/acme/servers/main/usage").status == 404
+
+
+def test_usage_of_an_idle_server(api: LiveAPI) -> None:
+    body = api.admin.get("/organizations/acme/servers/main/usage").body
+    assert (body["held_messages"], body["bounce_rate"], body["messages_per_minute"]) == (0, 0.0, 0.0)

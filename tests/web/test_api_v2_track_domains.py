@@ -108,3 +108,9 @@ def test_only_members_with_the_server_see_its_track_domains(api: LiveAPI) -> Non
     # Another server's path does not reach it either.
     assert api.admin.get(f"/organizations/acme/servers/bulk/track-domains/{track['uuid']}").status == 404
     assert api.admin.get(item).body["track_clicks"] is True
+
+
+def test_track_domains_name_their_cname_target(api: LiveAPI) -> None:
+    created = api.admin.post(BASE, {"name": "links.example.com"}).body
+    assert created["cname_target"] == api.runtime.config.dns.track_domain
+    assert api.admin.get(f"{BASE}/{created['uuid']}").body["cname_target"] == created["cname_target"]

@@ -26,7 +26,10 @@ def test_health_is_ok_when_the_database_answers(installation: Installation) -> N
     server = start_threaded(create_app(installation.runtime), "127.0.0.1", port, installation.runtime.config)
     try:
         assert get(f"http://127.0.0.1:{port}/health") == (200, "OK")
-        assert get(f"http://127.0.0.1:{port}/nothing-here")[0] == 404
+        assert get(f"http://127.0.0.1:{port}/api/nothing-here")[0] == 404
+        # Other unknown paths belong to the web UI, which asks a visitor to log in first.
+        status, text = get(f"http://127.0.0.1:{port}/nothing-here")
+        assert status == 200 and "Log in to Postal" in text
     finally:
         server.shutdown()
 

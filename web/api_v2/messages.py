@@ -1,5 +1,6 @@
 """`/organizations/{org}/servers/{server}/messages`: search a server's messages with Postal's
-search syntax, and read one message, its raw data, deliveries and opens and clicks."""
+search syntax, read one message, its raw data, HTML, attachments, deliveries and opens and
+clicks, and send a test message."""
 
 from __future__ import annotations
 
@@ -11,9 +12,19 @@ from sqlalchemy import Connection, Select, select
 
 from core import presenters
 from core.errors import NotFound
+from core.incoming.submission import submit_test_incoming
 from core.messages.raw_store import load_raw_message
 from core.messages.search import MESSAGES, TERMS, parse
-from core.messages.view import activity_entries, deliveries_data, find_message, message_data
+from core.messages.view import (
+    activity_entries,
+    attachment,
+    deliveries_data,
+    find_message,
+    message_data,
+    spam_checks,
+    without_tracking_image,
+)
+from core.outgoing.submission import TestMessage, submit_test_message
 from models.enums import MessageScope, MessageStatus
 from models.message.message import Message
 from models.queued_message import QueuedMessage
@@ -96,8 +107,24 @@ SCHEMAS = {
                 obj({"filename": string(), "content_type": nullable(string()), "size": integer(), "hash": string()})
             ),
             "queued": {"anyOf": [ref("QueueEntry"), {"type": "null"}]},
+            "spam_checks": array(
+                obj(
+                    {"code": string(), "score": number(), "description": nullable(string())}, required=("code", "score")
+                )
+            ),
+            "bounce_for_id": nullable(integer()),
+            "received_with_ssl": nullable(boolean()),
+            "loaded": TIME,
+            "clicked": TIME,
         },
         required=("id", "token", "status", "inspection", "headers", "queued"),
+    ),
+    "TestMessageResult": obj(
+        {
+            "message_id": nullable(string()),
+            "messages": array(obj({"id": integer(), "token": string(), "rcpt_to": string()})),
+        },
+        required=("message_id", "messages"),
     ),
     "Deliveries": obj({"deliveries": array(DELIVERY)}, required=("deliveries",)),
     "Activity": obj(
@@ -114,6 +141,11 @@ SEARCH = Param(
     "Postal's search syntax: " + ", ".join(f"`{t}:`" for t in TERMS) + "; other words match the subject.",
 )
 SCOPE = Param("scope", enum(*(s.value for s in MessageScope)), "Only incoming or only outgoing messages.")
+HIDE_SPAM = Param(
+    "hide_spam",
+    boolean(),
+    "Leave out messages marked as spam unless the search has a `spam:` or `msgid:` term (as Postal's lists).",
+)
 
 
 @contextmanager
@@ -124,12 +156,14 @@ def message_db(call: Call, server: Server) -> Iterator[Connection]:
         yield conn
 
 
-def newest_first(call: Call, server: Server, query: Select[Any]) -> dict[str, Any]:
-    """A page of the messages `query` selects, newest (highest id) first."""
+def newest_first(call: Call, server: Server, query: Select[Any], oldest_first: bool = False) -> dict[str, Any]:
+    """A page of the messages `query` selects, newest (highest id) first, or oldest first."""
     if call.cursor:
-        query = query.where(MESSAGES.c.id < decode_cursor(call.cursor))
+        after = decode_cursor(call.cursor)
+        query = query.where(MESSAGES.c.id > after if oldest_first else MESSAGES.c.id < after)
+    order = MESSAGES.c.id.asc() if oldest_first else MESSAGES.c.id.desc()
     with message_db(call, server) as conn:
-        rows = conn.execute(query.order_by(MESSAGES.c.id.desc()).limit(call.limit + 1)).all()
+        rows = conn.execute(query.order_by(order).limit(call.limit + 1)).all()
     kept, next_cursor = page(rows, call.limit, lambda row: int(row.id))
     return {"data": [presenters.message_summary(row) for row in kept], "next_cursor": next_cursor}
 
@@ -145,37 +179,50 @@ def the_message(call: Call, conn: Connection) -> Message:
         raise not_found("message") from None
 
 
-@ops.get(BASE, "Search messages", response=ref("MessageSummary"), paginated=True, query=(SEARCH, SCOPE))
+@ops.get(BASE, "Search messages", response=ref("MessageSummary"), paginated=True, query=(SEARCH, SCOPE, HIDE_SPAM))
 def list_messages(call: Call) -> dict[str, Any]:
-    """Newest first. An unknown search term or a value that cannot be used is refused (422)
-    with the term named."""
+    """Newest first (`order:oldest-first` for the oldest first). An unknown search term or a
+    value that cannot be used is refused (422) with the term named."""
     server = call.server()
     query = select(MESSAGES)
-    where = parse(call.query.get("q") or "").where()
+    search = parse(call.query.get("q") or "")
+    where = search.where()
     if where is not None:
         query = query.where(where)
     if "scope" in call.query:
         query = query.where(MESSAGES.c.scope == call.query["scope"])
-    return newest_first(call, server, query)
+    if call.query.get("hide_spam") and search.spam is None and "msgid" not in search.terms:
+        query = query.where(MESSAGES.c.spam.is_(False))
+    return newest_first(call, server, query, oldest_first=search.oldest_first)
 
 
 @ops.get(ITEM, "Get a message", response=ref("Message"))
 def get_message(call: Call) -> dict[str, Any]:
-    """Its details, spam and threat inspection, headers, bodies, attachments (without their data)
-    and its place in the delivery queue, if queued."""
+    """Its details, spam and threat inspection (with the rules that scored), headers, bodies,
+    attachments (without their data; `/attachment?index=` downloads one), the message it bounces
+    (`bounce_for_id`, for a bounce) and its place in the delivery queue, if queued."""
     server = call.server()
     with message_db(call, server) as conn:
         message = the_message(call, conn)
-        data = message_data(conn, message, ["inspection", "headers", "plain_body", "html_body", "attachments"])
+        data = message_data(
+            conn, message, ["inspection", "headers", "plain_body", "html_body", "attachments", "details"]
+        )
+        checks = spam_checks(conn, message.id)
     queued = call.session.scalar(
         select(QueuedMessage).where(QueuedMessage.server_id == server.id, QueuedMessage.message_id == message.id)
     )
     attachments = [{k: v for k, v in a.items() if k != "data"} for a in data.pop("attachments")]
+    details = data.pop("details")
     data.pop("id"), data.pop("token")
     return {
         **presenters.message_summary(message),
         **data,
         "attachments": attachments,
+        "spam_checks": checks,
+        "bounce_for_id": details["bounce_for_id"] or None,
+        "received_with_ssl": details["received_with_ssl"],
+        "loaded": presenters.epoch_iso(message.loaded),
+        "clicked": presenters.epoch_iso(message.clicked),
         "queued": presenters.queued_message(queued) if queued is not None else None,
     }
 
@@ -211,3 +258,77 @@ def get_activity(call: Call) -> dict[str, Any]:
     with message_db(call, server) as conn:
         message = the_message(call, conn)
         return activity_entries(conn, message.id)
+
+
+@ops.get(ITEM + "/html", "Get a message's HTML body for viewing", response=string(), response_media_type="text/html")
+def get_message_html(call: Call) -> Raw:
+    """The HTML body without the open-tracking image, so that looking at it is not an open;
+    404 when the message has no HTML body. Serve it only in a sandbox: it is the sender's HTML."""
+    server = call.server()
+    with message_db(call, server) as conn:
+        message = the_message(call, conn)
+        html = message_data(conn, message, ["html_body"])["html_body"]
+    if html is None:
+        raise not_found("HTML body")
+    return Raw(without_tracking_image(html).encode(), "text/html; charset=utf-8")
+
+
+@ops.get(
+    ITEM + "/attachment",
+    "Download an attachment",
+    response=string(),
+    response_media_type="application/octet-stream",
+    query=(Param("index", integer(minimum=0, maximum=10_000), "Which one: from 0, in the order of `attachments`.",
+                 required=True),),
+)  # fmt: skip
+def get_attachment(call: Call) -> Raw:
+    """One attachment of the message, with its own content type and file name."""
+    index = int(call.query["index"])
+    server = call.server()
+    with message_db(call, server) as conn:
+        message = the_message(call, conn)
+        found = attachment(conn, message, index)
+    if found is None:
+        raise not_found("attachment")
+    return Raw(found.data, found.content_type or "application/octet-stream", found.filename or f"attachment-{index}")
+
+
+@ops.post(
+    BASE + "/test",
+    "Send a test message",
+    status=201,
+    response=ref("TestMessageResult"),
+    body=obj(
+        {
+            "scope": enum(*(s.value for s in MessageScope)),
+            "from": string(min_length=1, max_length=255),
+            "to": string(min_length=1, max_length=255),
+            "subject": string(max_length=200),
+            "plain_body": string(max_length=1_000_000),
+            "html_body": string(max_length=1_000_000),
+        },
+        required=("scope", "from", "to"),
+    ),
+)
+def send_test_message(call: Call) -> dict[str, Any]:
+    """`outgoing`: sent from an address of the server's verified domains, through the submission the
+    HTTP API uses. `incoming`: received as from the internet for an address one of its routes
+    takes. Either way the message is queued as any other; the answer names the messages made."""
+    server_id = call.server().id
+    message = TestMessage(
+        from_=call.body["from"],
+        to=call.body["to"],
+        subject=call.field("subject") or None,
+        plain_body=call.field("plain_body") or None,
+        html_body=call.field("html_body") or None,
+    )
+    # The submissions run their own transactions: end the request's first (STYLE rule 10).
+    call.commit()
+    if call.body["scope"] == MessageScope.INCOMING.value:
+        accepted = submit_test_incoming(call.runtime, server_id, message)
+    else:
+        accepted = submit_test_message(call.runtime, server_id, message)
+    return {
+        "message_id": accepted.message_id,
+        "messages": [{"id": mid, "token": token, "rcpt_to": rcpt} for rcpt, mid, token in accepted.messages],
+    }

@@ -87,10 +87,10 @@ def _operation(op: Operation, max_page_size: int) -> dict[str, Any]:
         schema = page_of(op.response) if op.paginated else op.response
         success["content"] = {op.response_media_type: {"schema": schema}}
     responses: dict[str, Any] = {str(op.status): success}
-    errors = () if op.public else COMMON_ERRORS
-    for status in (*errors, 403, 405, 500):
-        if not op.public or status == 500:
-            responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
+    # Public operations have no token to refuse nor rate-limit, but still refuse bad input.
+    errors = tuple(c for c in COMMON_ERRORS if c not in (401, 429)) if op.public else (*COMMON_ERRORS, 403, 405)
+    for status in (*errors, 500):
+        responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
     result: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,

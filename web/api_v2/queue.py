@@ -3,11 +3,12 @@ cancel, retry, remove — one message at a time, or in bulk by filter (as `posta
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import presenters
 from core.errors import ValidationError
@@ -18,7 +19,7 @@ from models.queued_message import QueuedMessage
 from models.server import Server
 from web.api_v2.call import Call
 from web.api_v2.messages import BASE, ITEM, QUEUE_FIELDS, QUEUE_REQUIRED, SCOPE, message_db, newest_first, the_message
-from web.api_v2.operations import Operations
+from web.api_v2.operations import Operations, Param
 from web.api_v2.pagination import paginate
 from web.api_v2.schema import array, boolean, enum, integer, obj, ref, string
 
@@ -45,6 +46,15 @@ SCHEMAS = {
     ),
 }
 RESULT = ref("ActionResult")
+MAX_AGE = 100 * 365 * 86400
+RECIPIENT_DOMAIN = Param(
+    "recipient_domain", string(min_length=1, max_length=255), "Only messages to this domain (as the bulk action's)."
+)
+OLDER_THAN = Param(
+    "older_than",
+    integer(minimum=0, maximum=MAX_AGE),
+    "Only messages older than this many seconds.",
+)
 
 
 def _result(call: Call, server: Server, action: str, message_ids: Sequence[int]) -> dict[str, Any]:
@@ -58,12 +68,14 @@ def _result(call: Call, server: Server, action: str, message_ids: Sequence[int])
     }
 
 
-@ops.get(QUEUE, "List the delivery queue", response=ref("QueuedMessage"), paginated=True)
+@ops.get(QUEUE, "List the delivery queue", response=ref("QueuedMessage"), paginated=True, query=(RECIPIENT_DOMAIN,))
 def list_queue(call: Call) -> dict[str, Any]:
     """The server's queued messages, oldest first: attempts so far, when the next is due
     (`retry_after`, null for now), and whether a worker is delivering it (`locked`)."""
     server = call.server()
     query = select(QueuedMessage).where(QueuedMessage.server_id == server.id)
+    if call.query.get("recipient_domain"):
+        query = query.where(func.lower(QueuedMessage.domain) == call.query["recipient_domain"].lower())
     listed = paginate(call.session, query, QueuedMessage.id, call.limit, call.cursor, presenters.queued_message)
     wanted = [row["message_id"] for row in listed["data"]]
     with message_db(call, server) as conn:
@@ -73,14 +85,21 @@ def list_queue(call: Call) -> dict[str, Any]:
     return listed
 
 
-@ops.get(BASE + "/held", "List held messages", response=ref("MessageSummary"), paginated=True, query=(SCOPE,))
+@ops.get(BASE + "/held", "List held messages", response=ref("MessageSummary"), paginated=True,
+         query=(SCOPE, RECIPIENT_DOMAIN, OLDER_THAN))  # fmt: skip
 def list_held(call: Call) -> dict[str, Any]:
     """Messages held back (development mode, send limit, spam, a holding route or credential),
-    newest first, as Postal's "Held" page."""
+    newest first, as Postal's "Held" page; `recipient_domain` and `older_than` choose the ones
+    the bulk action with the same filters applies to."""
     server = call.server()
     query = select(MESSAGES).where(MESSAGES.c.held.is_(True))
     if "scope" in call.query:
         query = query.where(MESSAGES.c.scope == call.query["scope"])
+    if call.query.get("recipient_domain"):
+        # As `find_messages`: stored addresses end with "@<domain>", compared case-insensitively.
+        query = query.where(func.lower(MESSAGES.c.rcpt_to).like(f"%@{call.query['recipient_domain'].lower()}"))
+    if call.query.get("older_than") is not None:
+        query = query.where(MESSAGES.c.timestamp < time.time() - call.query["older_than"])
     return newest_first(call, server, query)
 
 
@@ -112,7 +131,7 @@ _one_action("remove", "Remove a message from the queue", "Unless a worker is del
             "status": enum(*(s.value for s in MessageStatus)),
             "held": boolean(),
             "recipient_domain": string(min_length=1),
-            "older_than": integer(minimum=0, maximum=100 * 365 * 86400),
+            "older_than": integer(minimum=0, maximum=MAX_AGE),
             "queued": boolean(),
         },
         required=("action",),

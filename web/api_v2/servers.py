@@ -1,4 +1,5 @@
-"""`/organizations/{org}/servers`: mail servers, their settings, and suspension."""
+"""`/organizations/{org}/servers`: mail servers, their settings, suspension, and how to send and
+receive through them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from core.errors import ValidationError
 from core.tenancy.ip_pools import find_pool
 from core.tenancy.permissions import visible_servers
 from core.tenancy.servers import create_server
+from core.tenancy.suspensions import send_notice, suspend_server, unsuspend_server
 from core.tenancy.users import EMAIL_RE
 from models.base import utcnow
 from models.enums import ServerMode
@@ -20,7 +22,7 @@ from web.api_v2.call import Call
 from web.api_v2.errors import forbidden
 from web.api_v2.operations import Operations
 from web.api_v2.pagination import paginate
-from web.api_v2.schema import Schema, boolean, enum, integer, nullable, number, obj, ref, string
+from web.api_v2.schema import Schema, array, boolean, enum, integer, nullable, number, obj, ref, string
 
 ops = Operations("servers")
 MODES = enum(*(m.value for m in ServerMode))
@@ -66,6 +68,17 @@ SCHEMAS = {
         required=("id", "uuid", "name", "permalink", "mode", "status", "suspended"),
     )
 }
+SCHEMAS["Connection"] = obj(
+    {
+        "smtp_hostname": string(),
+        "smtp_ports": array(obj({"port": integer(), "security": enum("STARTTLS", "TLS", "None")})),
+        "api_url": string(),
+        "api_key_header": string(),
+        "route_domain": string(),
+        "mx_records": array(string()),
+    },
+    required=("smtp_hostname", "smtp_ports", "api_url", "api_key_header", "route_domain", "mx_records"),
+)
 SERVER = ref("Server")
 
 
@@ -106,6 +119,33 @@ def add_server(call: Call) -> dict[str, Any]:
 def get_server(call: Call) -> dict[str, Any]:
     server = call.server()
     return presenters.server_settings(server, call.organization())
+
+
+@ops.get(
+    "/organizations/{org}/servers/{server}/connection",
+    "How to send and receive mail through a server",
+    response=ref("Connection"),
+    operation_id="server_connection",
+)
+def connection(call: Call) -> dict[str, Any]:
+    """The SMTP host and ports (with their security) that take mail with an SMTP credential,
+    the HTTP API v1 endpoint that takes it with an API credential, and for incoming mail the
+    route domain and the MX records a receiving domain points at."""
+    call.server()
+    config = call.runtime.config
+    smtp = config.smtp_server
+    ports = [{"port": smtp.default_port, "security": "STARTTLS" if smtp.tls_enabled else "None"}]
+    if config.smtp_implicit_tls_port:
+        ports.append({"port": config.smtp_implicit_tls_port, "security": "TLS"})
+    postal = config.postal
+    return {
+        "smtp_hostname": postal.smtp_hostname,
+        "smtp_ports": ports,
+        "api_url": f"{postal.web_protocol}://{postal.web_hostname}/api/v1/send/message",
+        "api_key_header": "X-Server-API-Key",
+        "route_domain": config.dns.route_domain,
+        "mx_records": list(config.dns.mx_records),
+    }
 
 
 @ops.patch(
@@ -182,20 +222,26 @@ def delete_server(call: Call) -> None:
     body=obj({"reason": string(min_length=1)}, required=("reason",)),
 )
 def suspend(call: Call) -> dict[str, Any]:
-    """Global admins. Its queued mail is held back and new mail refused until it is unsuspended."""
+    """Global admins. Its queued mail is held back and new mail refused until it is unsuspended;
+    every user of the organization is told by e-mail (through the `smtp` section's server)."""
     call.require_global_admin()
     server = call.server()
-    server.suspended_at = utcnow()
-    server.suspension_reason = call.body["reason"].strip() or "suspended"
+    notice = suspend_server(call.session, call.runtime.config, server, call.body["reason"])
+    result = presenters.server_settings(server, call.organization())
+    call.commit()
     call.runtime.servers.forget(server.id)
-    return presenters.server_settings(server, call.organization())
+    send_notice(call.runtime.config, notice)
+    return result
 
 
 @ops.post("/organizations/{org}/servers/{server}/unsuspend", "Unsuspend a server", response=SERVER)
 def unsuspend(call: Call) -> dict[str, Any]:
+    """Global admins. The organization's people are told by e-mail, as they were of the suspension."""
     call.require_global_admin()
     server = call.server()
-    server.suspended_at = None
-    server.suspension_reason = None
+    notice = unsuspend_server(call.session, call.runtime.config, server)
+    result = presenters.server_settings(server, call.organization())
+    call.commit()
     call.runtime.servers.forget(server.id)
-    return presenters.server_settings(server, call.organization())
+    send_notice(call.runtime.config, notice)
+    return result

@@ -1,4 +1,5 @@
-"""`/organizations/{org}/servers/{server}/statistics`: a server's message counts per hour and per day."""
+"""`/organizations/{org}/servers/{server}/statistics`: a server's message counts per hour and per
+day; `…/usage`: its storage, message rate, held messages and bounce rate."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 from core import presenters
 from core.errors import ValidationError
 from core.messages.stats import PERIOD_SECONDS, period_start, series
+from core.messages.usage import server_usage
 from web.api_v2.call import Call
 from web.api_v2.messages import message_db
 from web.api_v2.operations import Operations, Param
-from web.api_v2.schema import array, enum, integer, obj, ref, string
+from web.api_v2.schema import array, enum, integer, number, obj, ref, string
 
 ops = Operations("statistics")
 BASE = "/organizations/{org}/servers/{server}/statistics"
@@ -34,7 +36,25 @@ SCHEMAS = {
             ),
         },
         required=("period", "from", "to", "data"),
-    )
+    ),
+    "Usage": obj(
+        {
+            "storage_used": COUNT,
+            "messages_per_minute": number(minimum=0),
+            "held_messages": COUNT,
+            "outgoing_30_days": COUNT,
+            "bounces_30_days": COUNT,
+            "bounce_rate": number(minimum=0),
+        },
+        required=(
+            "storage_used",
+            "messages_per_minute",
+            "held_messages",
+            "outgoing_30_days",
+            "bounces_30_days",
+            "bounce_rate",
+        ),
+    ),
 }
 RANGE = (
     Param("from", string(max_length=40), "The first period: a date or an ISO 8601 date-time (UTC unless it says)."),
@@ -94,3 +114,25 @@ def daily(call: Call) -> dict[str, Any]:
     """Incoming, outgoing, bounced and held messages of each UTC day, oldest first: the last
     30 days, or `from`…`to` (at most 366 days)."""
     return _series(call, "daily")
+
+
+@ops.get("/organizations/{org}/servers/{server}/usage", "A server's storage, message rate and bounce rate",
+         response=ref("Usage"), operation_id="server_usage")  # fmt: skip
+def usage(call: Call) -> dict[str, Any]:
+    """`storage_used`: bytes of the server's message database; `messages_per_minute`: incoming and
+    outgoing messages of the last hour, per minute; `held_messages`: messages held now;
+    `bounce_rate`: bounced and hard-failed messages as a percentage of outgoing ones over the last
+    30 days (UTC days, today included)."""
+    server = call.server()
+    now = call.runtime.clock().replace(tzinfo=UTC).timestamp()
+    database = call.runtime.message_dbs.get(server.id).name
+    with message_db(call, server) as conn:
+        figures = server_usage(conn, database, now)
+    return {
+        "storage_used": figures.storage_used,
+        "messages_per_minute": figures.messages_per_minute,
+        "held_messages": figures.held_messages,
+        "outgoing_30_days": figures.outgoing_30_days,
+        "bounces_30_days": figures.bounces_30_days,
+        "bounce_rate": figures.bounce_rate,
+    }

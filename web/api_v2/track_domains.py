@@ -18,6 +18,7 @@ from core.tenancy.track_domains import (
     track_domains_of,
     update_track_domain,
 )
+from models.domain import Domain
 from models.track_domain import TrackDomain
 from web.api_v2.call import Call
 from web.api_v2.operations import Operations
@@ -44,6 +45,7 @@ SCHEMAS = {
             "dns_status": nullable(enum("OK", "Missing", "Invalid")),
             "dns_error": nullable(string()),
             "dns_checked_at": nullable(string()),
+            "cname_target": string(),
             "created_at": nullable(string()),
         },
         required=("id", "uuid", "name", "domain", "ssl_enabled", "track_clicks", "track_loads", "dns_status"),
@@ -58,8 +60,11 @@ SETTINGS = {
 }
 
 
-def _present(call: Call, track_domain: TrackDomain) -> dict[str, Any]:
-    return presenters.track_domain(track_domain, domain_of(call.session, track_domain))
+def _present(call: Call, track_domain: TrackDomain, domain: Domain | None = None) -> dict[str, Any]:
+    """With `cname_target`: the host name its CNAME must point at (`dns.track_domain`)."""
+    domain = domain or domain_of(call.session, track_domain)
+    target = call.runtime.config.dns.track_domain.lower().rstrip(".")
+    return {**presenters.track_domain(track_domain, domain), "cname_target": target}
 
 
 def _track_domain(call: Call) -> TrackDomain:
@@ -141,4 +146,4 @@ def check(call: Call) -> dict[str, Any]:
     lookup = domain_lookup(config, make_resolver(config), full_name(track_domain, domain))
     check_track_domain(config, lookup, track_domain, domain)
     call.session.flush()
-    return presenters.track_domain(track_domain, domain)
+    return _present(call, track_domain, domain)

@@ -13,7 +13,7 @@ from core import presenters
 from core.errors import ValidationError
 from core.tenancy.api_tokens import create_token, revoke_token, tokens_of
 from core.tenancy.memberships import membership_server_ids
-from core.tenancy.users import create_user, delete_user, update_user
+from core.tenancy.users import check_password, create_user, delete_user, update_user
 from models.api_token import APIToken
 from models.organization import Organization, OrganizationUser
 from models.server import Server
@@ -53,8 +53,11 @@ SCHEMAS = {
                     required=("organization", "organization_name", "admin", "all_servers", "servers"),
                 )
             ),
+            # Whether the user has a password to log in with (linked OIDC accounts have none), and OIDC.
+            "local_login": boolean(),
+            "oidc_linked": boolean(),
         },
-        required=("user", "memberships"),
+        required=("user", "memberships", "local_login", "oidc_linked"),
     ),
     "APIToken": obj(TOKEN_FIELDS, required=("id", "uuid", "name", "last_used_at", "created_at")),
     "NewAPIToken": obj(
@@ -202,7 +205,59 @@ def get_me(call: Call) -> dict[str, Any]:
                 "servers": [] if membership.all_servers else list(servers),
             }
         )
-    return {"user": presenters.user(call.user), "memberships": memberships}
+    return {
+        "user": presenters.user(call.user),
+        "memberships": memberships,
+        "local_login": call.user.password_digest is not None,
+        "oidc_linked": call.user.oidc_uid is not None,
+    }
+
+
+@ops.patch(
+    "/me",
+    "Change my name, e-mail address or password",
+    response=USER,
+    body=obj(
+        {
+            "first_name": NAME,
+            "last_name": NAME,
+            "email": string(min_length=1),
+            "password": PASSWORD,
+            "current_password": string(
+                max_length=1024, description="Required to change the e-mail address or password."
+            ),
+        }
+    ),
+    operation_id="update_me",
+)
+def change_me(call: Call) -> dict[str, Any]:
+    """A new e-mail address or password needs the current password, so that a session or token
+    left open somewhere cannot take the account over."""
+    user = call.user
+    email, password = call.field("email"), call.field("password")
+    changes_email = email is not None and email.strip().lower() != user.email_address.lower()
+    if changes_email or password is not None:
+        current = call.field("current_password")
+        if user.password_digest is None:
+            raise ValidationError(
+                "current_password",
+                "cannot be checked: this account has no password (set one with the password reset link of the "
+                "login page)",
+            )
+        if not current:
+            raise ValidationError("current_password", "is required to change the e-mail address or password")
+        if not check_password(user, current):
+            raise ValidationError("current_password", "is not your current password")
+    first, last = call.field("first_name"), call.field("last_name")
+    update_user(
+        call.session,
+        user,
+        email=email if changes_email else None,
+        first_name=_name("first_name", first) if first is not None else None,
+        last_name=_name("last_name", last) if last is not None else None,
+        password=password,
+    )
+    return presenters.user(user)
 
 
 @ops.get("/me/tokens", "List my API tokens", response=ref("APIToken"), paginated=True)

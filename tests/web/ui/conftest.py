@@ -62,12 +62,25 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def page(chromium: Any, site: Site) -> Iterator[Any]:
-    """A fresh browser tab (own cookies) on the site; JavaScript errors fail the test."""
+    """A fresh browser tab (own cookies) on the site. JavaScript errors, console errors and any
+    asset, script or image answering 4xx/5xx fail the test; pages themselves may answer 4xx (a
+    form error is a 422 page)."""
     context = chromium.new_context(base_url=site.base, viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+    def console(msg: Any) -> None:
+        # Chromium logs every 4xx answer as "Failed to load resource"; those are judged below.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            errors.append(msg.text)
+
+    def response(reply: Any) -> None:
+        if reply.status >= 400 and reply.request.resource_type not in ("document",):
+            errors.append(f"{reply.request.resource_type} {reply.url} answered {reply.status}")
+
+    tab.on("console", console)
+    tab.on("response", response)
     yield tab
     context.close()
     assert not errors, f"errors in the browser: {errors}"
