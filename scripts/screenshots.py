@@ -12,13 +12,17 @@ from pathlib import Path
 
 from dramatiq.brokers.stub import StubBroker
 from playwright.sync_api import sync_playwright
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.broker import Publisher  # noqa: E402
 from core.config import build_config  # noqa: E402
+from core.incoming.endpoints import create_http_endpoint  # noqa: E402
+from core.incoming.routes import create_route  # noqa: E402
 from core.installation import ensure_signing_key, initialize_database  # noqa: E402
+from core.jobs.dequeue import process_queued_messages  # noqa: E402
 from core.outgoing.submission import Submission, submit  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.tenancy.credentials import create_credential  # noqa: E402
@@ -26,6 +30,7 @@ from core.tenancy.domains import add_domain  # noqa: E402
 from core.tenancy.organizations import create_organization  # noqa: E402
 from core.tenancy.servers import create_server  # noqa: E402
 from core.tenancy.users import create_user  # noqa: E402
+from core.webhooks.subscriptions import create_webhook  # noqa: E402
 from models.enums import CredentialType  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.server import start_threaded  # noqa: E402
@@ -67,14 +72,32 @@ def demo_runtime(data: Path) -> Runtime:
         server = create_server(session, config, runtime.message_dbs, org, "Main", "main")
         add_domain(session, config, server, "example.com", verified=True)
         create_credential(session, server, CredentialType.SMTP, name="Shop")
-        server_id = server.id
+        held = create_credential(session, server, CredentialType.API, name="Newsletter (held for review)", hold=True)
+        endpoint = create_http_endpoint(session, server, "Support desk", "https://desk.example.com/incoming")
+        create_route(session, server, "support@example.com", endpoints=[endpoint])
+        create_webhook(session, server, "https://app.example.com/postal-events", "Order app")
+        server_id, held_id = server.id, held.id
     for n, rcpt in enumerate(["ana@example.net", "bo@example.org", "cy@example.net", "di@example.com"], start=1):
-        raw = (
-            f"From: Shop <orders@example.com>\r\nTo: {rcpt}\r\nSubject: Your order #{10040 + n} has shipped\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\nThank you for your order.\r\n"
-        ).encode()
-        submit(runtime, Submission(server_id=server_id, mail_from="orders@example.com", rcpt_to=[rcpt], raw=raw))
+        submit(
+            runtime,
+            Submission(server_id, "orders@example.com", [rcpt], _mail(rcpt, f"Your order #{10040 + n} has shipped")),
+        )
+    # A newsletter sent with the held credential: processing it holds it for review.
+    news = Submission(server_id, "news@example.com", ["eve@example.net"], _mail("eve@example.net", "December news"),
+                      credential_id=held_id)  # fmt: skip
+    accepted = submit(runtime, news)
+    with runtime.db.engine.connect() as conn:
+        queued = conn.execute(text("SELECT id FROM queued_messages WHERE message_id = :m"),
+                              {"m": accepted.messages[0][1]}).scalars().all()  # fmt: skip
+    process_queued_messages(runtime, list(queued))
     return runtime
+
+
+def _mail(rcpt: str, subject: str) -> bytes:
+    return (
+        f"From: Shop <orders@example.com>\r\nTo: {rcpt}\r\nSubject: {subject}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nThank you for your order.\r\n"
+    ).encode()
 
 
 def main() -> int:
