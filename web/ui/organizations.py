@@ -6,9 +6,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from core.tenancy.users import check_password
 from models.enums import ServerMode
-from models.user import User
 from web.api_v2.errors import APIError
 from web.ui import ip_rules, org_members
 from web.ui.context import organization_context, server_path
@@ -137,7 +135,7 @@ class Delete(Page):
     def post(self, view: View, org: str) -> None:
         ctx = organization_context(view, org)
         require_organization_admin(view, org)
-        if not self._password_matches(view, view.form.get("password")):
+        if not view.password_is_right(view.form.get("password")):
             servers = view.call("list_servers", query={"limit": 500}, org=org)["data"]
             view.render(
                 "organizations/delete.html", status=422, **ctx, tab="delete", servers=servers, error=NOT_CONFIRMED
@@ -145,14 +143,6 @@ class Delete(Page):
             return
         view.call("delete_organization", org=org)
         view.redirect("/", notice=f"{ctx['org']['name']} has been deleted.")
-
-    def _password_matches(self, view: View, password: str) -> bool:
-        """The one thing no API operation does: check the logged-in user's own password."""
-        if not password:
-            return False
-        with self.ui.runtime.db.transaction() as session:
-            user = session.get(User, view.current_user.id)
-            return user is not None and check_password(user, password)
 
 
 ROUTES: list[tuple[str, type[Page]]] = [

@@ -19,6 +19,7 @@ import falcon
 from sqlalchemy.exc import OperationalError
 
 from core.tenancy import ui_sessions
+from core.tenancy.users import check_password
 from models.user import User
 from web.api_v2.errors import APIError
 from web.api_v2.invoke import checked_input, run
@@ -105,6 +106,15 @@ class View:
             if error.code in FORM_ERRORS:
                 return None, error
             raise
+
+    def password_is_right(self, password: str) -> bool:
+        """The logged-in user's own password, asked again before a deletion. The one check no API
+        operation makes: the API authenticates by token."""
+        if not password or self.user is None:
+            return False
+        with self.ui.runtime.db.transaction() as session:
+            user = session.get(User, self.user.id)
+            return user is not None and check_password(user, password)
 
     # -- answers ----------------------------------------------------------------------------
 

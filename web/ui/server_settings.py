@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.tenancy.users import check_password
-from models.user import User
 from web.api_v2.errors import APIError
 from web.ui.context import server_context
 from web.ui.page import Page, View
@@ -187,11 +185,7 @@ class Delete(Page):
 
     def post(self, view: View, org: str, server: str) -> None:
         server_context(view, org, server)  # 404 before anything else for those who cannot see it
-        # The password is checked here, not by the operation: the API authenticates by token.
-        with self.ui.runtime.db.transaction() as session:
-            user = session.get(User, view.current_user.id)
-            right = user is not None and check_password(user, view.form.get("password"))
-        if not right:
+        if not view.password_is_right(view.form.get("password")):
             error = APIError("validation_failed", "That password is not right.", [{"field": "password",
                              "message": "does not match your password"}])  # fmt: skip
             return self._show(view, org, server, error, 422)

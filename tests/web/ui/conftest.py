@@ -12,6 +12,7 @@ import pytest
 from core.config import Config, build_config
 from core.runtime import Runtime
 from tests.conftest import Backend, merge
+from tests.support.oidc_provider import Provider
 from tests.support.ui import Site, live_site
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,6 +41,14 @@ def site(installation: Any, runtime: Runtime) -> Iterator[Site]:
     with live_site(runtime) as live:
         live.user("admin@example.com", admin=True, first_name="Ada")
         yield live
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    """A small OpenID Connect provider on 127.0.0.1 (point `oidc` at it with `ui_config`)."""
+    started = Provider().start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ through the OpenID Connect provider."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,13 +12,6 @@ from tests.support.ui import PASSWORD, Site
 from tests.web.ui.conftest import log_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def provider() -> Iterator[Provider]:
-    started = Provider().start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture

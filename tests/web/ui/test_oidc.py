@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -17,13 +16,6 @@ from sqlalchemy import select
 from models.user import User
 from tests.support.oidc_provider import CLIENT_ID, Provider
 from tests.support.ui import Browser, Page, Site
-
-
-@pytest.fixture
-def provider() -> Iterator[Provider]:
-    started = Provider().start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture
