@@ -45,6 +45,9 @@ class EmbeddedServer:
             expose_tracebacks=False,
             # poll(), not select(): a busy process may hold descriptors past select()'s 1024.
             asyncore_use_poll=True,
+            # Hand X-Forwarded-* on to the app, as gunicorn does: the app trusts them only from
+            # `postal.trusted_proxies` (client addresses), and the web UI only to add `Secure`.
+            clear_untrusted_proxy_headers=False,
         )
         self.host = host
         self.port = int(self._server.effective_port)

@@ -8,7 +8,6 @@ then the declared parameters, then the action. Any method reaches the action.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from web.api_v1.idempotency import HEADER as IDEMPOTENCY_HEADER
 from web.api_v1.idempotency import Claim, IdempotencyKeys, Replay, check_key, fingerprint
 from web.api_v1.params import InvalidJSON, parse_params, validate
 from web.body import BodyTooLarge, discard_body, read_body
+from web.client_address import ClientAddress
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Dispatcher:
         self.keys = keys
         self.max_message_size = runtime.config.max_message_size_bytes
         self.limit = body_limit(self.max_message_size)
-        self.trusted_proxies = _networks(runtime.config.postal.trusted_proxies)
+        self.client_address = ClientAddress(runtime.config.postal.trusted_proxies)
         # The submissions of concurrent requests are stored together (DESIGN §11).
         self._submissions: ThreadBatcher[Submission, Accepted | SubmissionRejected] = ThreadBatcher(
             lambda items: submit_outgoing_many(runtime, items)
@@ -149,16 +149,7 @@ class Dispatcher:
         return data, False
 
     def _client_ip(self, req: falcon.Request) -> str:
-        """The client's address: the peer, or with trusted proxies in front the last address in
-        X-Forwarded-For that is not one of them (as Rails finds `request.ip`)."""
-        peer = req.remote_addr or "127.0.0.1"
-        if not self.trusted_proxies or not _within(peer, self.trusted_proxies):
-            return peer
-        forwarded = [a.strip() for a in (req.get_header("X-Forwarded-For") or "").split(",") if a.strip()]
-        for address in reversed(forwarded):
-            if not _within(address, self.trusted_proxies):
-                return address
-        return forwarded[0] if forwarded else peer
+        return self.client_address.of(req)
 
 
 def _controller_action(path: str) -> tuple[str, str] | None:
@@ -166,21 +157,3 @@ def _controller_action(path: str) -> tuple[str, str] | None:
         return None
     parts = path[len(PREFIX) :].rstrip("/").split("/")
     return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
-
-
-def _networks(values: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    found = []
-    for value in values:
-        try:
-            found.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            log.warning("postal.trusted_proxies: %r is not an address or network; ignored", value)
-    return found
-
-
-def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)

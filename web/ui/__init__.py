@@ -15,6 +15,7 @@ from jinja2 import Environment
 from core.runtime import Runtime
 from web.api_v2 import operations_and_schemas
 from web.api_v2.operations import Operation
+from web.client_address import ClientAddress
 from web.ui import (
     account,
     admin_ip_pools,
@@ -67,6 +68,7 @@ class UI:
         operations, _ = operations_and_schemas()
         self.operations: dict[str, Operation] = {op.operation_id: op for op in operations}
         self.templates: Environment = environment()
+        self.client_address = ClientAddress(runtime.config.postal.trusted_proxies)
         # Forms are small but for a CSV of suppressions: the API's own body limit applies to them.
         self.max_form_size = runtime.config.api.max_request_size
 

@@ -136,7 +136,7 @@ class RequestReset(ResetPasswordPage):
         runtime = self.ui.runtime
         settings = runtime.config.web_ui
         email = view.form.get("email_address").strip().lower()[:255]
-        address = view.req.remote_addr or "unknown"
+        address = view.client_address
         key = password_resets.throttle_key(email)
         now = runtime.clock()
         with runtime.db.transaction() as session:

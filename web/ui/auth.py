@@ -46,7 +46,7 @@ class Login(Page):
             return self._show(view, "", "Logging in with a password is turned off here.", 403)
         email = view.form.get("email_address").strip().lower()
         password = view.form.get("password")
-        address = view.req.remote_addr or "unknown"
+        address = view.client_address
         now = runtime.clock()
         settings = runtime.config.web_ui
         with runtime.db.transaction() as session:

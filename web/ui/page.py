@@ -83,6 +83,11 @@ class View:
         return self.user
 
     @property
+    def client_address(self) -> str:
+        """The browser's address, seen through the trusted proxies (login throttling, sessions)."""
+        return self.ui.client_address.of(self.req)
+
+    @property
     def query(self) -> dict[str, str]:
         return {k: (v[-1] if isinstance(v, list) else v) for k, v in self.req.params.items()}
 
@@ -164,7 +169,7 @@ class View:
                 self.ui.runtime.config.web_ui,
                 self.ui.runtime.clock(),
                 login_method,
-                self.req.remote_addr,
+                self.client_address,
                 self.req.user_agent,
             )
         self._set_cookie(SESSION_COOKIE, opened.token)
