@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queues", nargs="+", metavar="Q", help="queues to consume (default: all)")
     p.add_argument("--processes", type=int, default=1)
     p.add_argument("--threads", type=int)
-    command("scheduler", "roles:scheduler", "run the scheduler (cron jobs and requeuer)")
+    sched = command("scheduler", "roles:scheduler", "run the scheduler (cron jobs and requeuer)")
+    sched_sub = sched.add_subparsers(dest="scheduler_command", metavar="COMMAND")
+    p = command("status", "scheduler_status:status", "each scheduled task: schedule, last run, next run", sched_sub)
+    _json_flag(p)
     command("run", "roles:run_all", "run every role in one process (the embedded default)")
 
     # -- provisioning ---------------------------------------------------------------------

@@ -50,5 +50,12 @@ def show(args: argparse.Namespace) -> int:
             lines.append(f"      {d['output']}")
     if not data["deliveries"]:
         lines.append("    (none yet)")
+    activity = data["activity_entries"]
+    if activity["loads"] or activity["clicks"]:
+        lines.append(f"  Opens: {len(activity['loads'])}, clicks: {len(activity['clicks'])}")
+        for load in activity["loads"]:
+            lines.append(f"    {load['timestamp']}  opened from {load['ip_address']} ({load['user_agent'] or '-'})")
+        for click in activity["clicks"]:
+            lines.append(f"    {click['timestamp']}  clicked {click['url']} from {click['ip_address']}")
     emit(args, data, "\n".join(lines))
     return 0

@@ -13,9 +13,11 @@ from typing import Any
 
 from cli.common import config_from
 from cli.setup import ensure_signing_key
+from core import metrics
 from core.broker import Publisher, create_broker
 from core.config import Config
 from core.errors import PostalError
+from core.health_server import start_health_server
 from core.installation import count_users, initialize_database
 from core.logs import setup_logging
 from core.migrations import main_is_current
@@ -32,6 +34,15 @@ def _listen(config: Config, section: str, args: argparse.Namespace) -> tuple[str
     settings = getattr(config, section)
     port = args.port or int(os.environ.get("PORT") or settings.default_port)
     host = args.bind or os.environ.get("BIND_ADDRESS") or settings.default_bind_address
+    return host, port
+
+
+def _health(config: Config, section: str) -> tuple[str, int]:
+    """Where the health server of a role listens: `HEALTH_SERVER_PORT`/`HEALTH_SERVER_BIND_ADDRESS`
+    (Postal v3's per-process override), else the section's `default_health_server_*`."""
+    settings = getattr(config, section)
+    port = int(os.environ.get("HEALTH_SERVER_PORT") or settings.default_health_server_port)
+    host = os.environ.get("HEALTH_SERVER_BIND_ADDRESS") or settings.default_health_server_bind_address
     return host, port
 
 
@@ -66,7 +77,10 @@ def smtp_server(args: argparse.Namespace) -> int:
     host, port = _listen(config, "smtp_server", args)
     from smtp.server import run_smtp_server
 
+    health = start_health_server("smtp-server", *_health(config, "smtp_server"), metrics.process_registry())
     run_smtp_server(runtime, host, port)
+    if health is not None:
+        health.stop()
     runtime.close()
     return 0
 
@@ -77,7 +91,13 @@ def worker(args: argparse.Namespace) -> int:
     create_broker(config, allow_embedded=False)
     from actors.worker import run_workers
 
-    run_workers(config, args.queues, max(1, args.processes), args.threads or config.worker.threads)
+    run_workers(
+        config,
+        args.queues,
+        max(1, args.processes),
+        args.threads or config.worker.threads,
+        health=_health(config, "worker"),
+    )
     return 0
 
 
@@ -171,6 +191,8 @@ def run_all(args: argparse.Namespace) -> int:
     from web.app import create_app
     from web.server import start_threaded
 
+    # One combined endpoint for every role in the process, on the worker's health port.
+    health = start_health_server("run", *_health(config, "worker"), metrics.process_registry(runtime.db.engine))
     threads = config.worker.threads
     worker_, pool_watcher = start_worker(broker, runtime, None, threads)
     sched = Scheduler(runtime)
@@ -224,5 +246,7 @@ def run_all(args: argparse.Namespace) -> int:
     sched.stop()
     pool_watcher.set()
     worker_.stop()
+    if health is not None:
+        health.stop()
     runtime.close()
     return 0

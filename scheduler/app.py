@@ -1,5 +1,6 @@
-"""The scheduler process: APScheduler running the requeuer (and later the cron jobs) while it
-holds the `scheduler` lease; a standby process takes over when the holder dies."""
+"""The scheduler process: APScheduler running the requeuer and Postal's cron (reference §8) while it
+holds the `scheduler` lease; a standby process takes over when the holder dies. Each task's
+schedule and next run are written to `scheduled_tasks`; the worker running it records the run."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import logging
 import os
 import socket
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from core import leases
+from core.jobs import task_runs
 from core.runtime import Runtime
 from core.tokens import random_string
 from scheduler.requeuer import requeue
@@ -29,7 +31,21 @@ CRON: dict[str, dict[str, Any]] = {
     "prune_suppression_lists": {"trigger": "cron", "hour": 3, "minute": 0},
     "prune_idempotency_keys": {"trigger": "cron", "minute": 30},
     "cleanup_ui_sessions": {"trigger": "cron", "minute": 15},
+    "process_message_retention": {"trigger": "cron", "hour": 3, "minute": 0},
+    "action_deletions": {"trigger": "cron", "minute": 15},
 }
+
+
+def describe(trigger: dict[str, Any]) -> str:
+    """A schedule of `CRON` in words, as `postal scheduler status` shows it."""
+    if trigger["trigger"] == "interval":
+        seconds = int(trigger["seconds"])
+        if seconds == 60:
+            return "every minute"
+        return f"every {seconds // 60} minutes" if seconds % 60 == 0 else f"every {seconds} s"
+    if "hour" in trigger:
+        return f"daily at {int(trigger['hour']):02d}:{int(trigger['minute']):02d} UTC"
+    return f"hourly at :{int(trigger['minute']):02d}"
 
 
 class Scheduler:
@@ -67,8 +83,28 @@ class Scheduler:
         try:
             if self._is_leader():
                 self.runtime.require_publisher().publish_maintenance(task)
+                task_runs.record_next_run(self.runtime.db.engine, task, self.next_run(task))
         except Exception:
             log.exception("could not publish maintenance task %s", task)
+
+    def next_run(self, task: str) -> datetime | None:
+        """When the task is next due after now (naive UTC, as the database stores times)."""
+        job = self._scheduler.get_job(task)
+        if job is None:
+            return None
+        # A second on: asked while the task fires, the trigger would answer this very run.
+        after = self.runtime.clock().replace(tzinfo=UTC) + timedelta(seconds=1)
+        moment = job.trigger.get_next_fire_time(None, after)
+        return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+    def _record_schedule(self) -> None:
+        try:
+            task_runs.record_schedule(
+                self.runtime.db.engine,
+                [(task, describe(trigger), self.next_run(task)) for task, trigger in CRON.items()],
+            )
+        except Exception:
+            log.exception("could not record the schedule of the maintenance tasks")
 
     def start(self, restarted_in_process: bool = False) -> None:
         """`restarted_in_process`: this process also holds the queue (`postal run`). The previous
@@ -94,6 +130,7 @@ class Scheduler:
                 self._publish, args=(task,), id=task, max_instances=1, coalesce=True, misfire_grace_time=300, **trigger
             )
         self._scheduler.start()
+        self._record_schedule()
         log.info("scheduler started")
 
     def stop(self) -> None:

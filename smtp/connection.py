@@ -24,7 +24,9 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, sanitize
 
+from core import metrics
 from core.config import Config, SMTPServerSection
+from core.logs import log_context
 from core.tokens import random_string
 from smtp import replies
 from smtp.handler import Handler, client_ip
@@ -112,6 +114,7 @@ class SMTPConnection(SMTP):
         super().connection_made(transport)
         assert self.session is not None
         if first:
+            metrics.SMTP_CONNECTIONS.inc()
             enable_keepalive(transport.get_extra_info("socket"))
             if self.shared.settings.session_timeout > 0:
                 self._session_timer = self.loop.call_later(self.shared.settings.session_timeout, self._session_ended)
@@ -146,6 +149,7 @@ class SMTPConnection(SMTP):
 
     async def push(self, status: AnyStr) -> None:
         self._idle_since = self.loop.time()
+        _count_client_error(status)
         await super().push(status)
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
@@ -192,6 +196,7 @@ class SMTPConnection(SMTP):
         """Sends a last reply and closes, outside the command loop (timers)."""
         if self._closing or self.transport is None:
             return
+        _count_client_error(reply)
         self._writer.write(reply.encode() + b"\r\n")
         self._close()
 
@@ -206,15 +211,25 @@ class SMTPConnection(SMTP):
     # -- the session --------------------------------------------------------------------------
 
     async def _handle_client(self) -> None:
-        try:
-            if await self._prelude():
-                await self.push(replies.R220_GREETING.format(hostname=self.hostname, session=self.session_id))
-                await self._serve()
-        except asyncio.CancelledError:
-            self._writer.close()
-            raise
-        except (ConnectionError, asyncio.IncompleteReadError):
-            self._close()
+        # The session id (Postal's trace id, in the greeting) is the request id of its log lines.
+        greeted = False
+        with log_context(request_id=self.session_id):
+            try:
+                if await self._prelude():
+                    greeted = True
+                    await self.push(replies.R220_GREETING.format(hostname=self.hostname, session=self.session_id))
+                    await self._serve()
+            except asyncio.CancelledError:
+                self._writer.close()
+                raise
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self._close()
+            except Exception as exc:
+                # Postal's two kinds: before the session started, or while serving it.
+                kind = "data" if greeted else "client-accept"
+                metrics.SMTP_EXCEPTIONS.labels(type=kind, error=type(exc).__name__).inc()
+                log.exception("%s: the SMTP session failed", self.client_ip())
+                self._close()
 
     async def _prelude(self) -> bool:
         """PROXY line, implicit TLS and the connection cap, before the greeting."""
@@ -243,6 +258,7 @@ class SMTPConnection(SMTP):
             self._close()
             return False
         assert self.session is not None
+        metrics.SMTP_COMMANDS.labels(command="PROXY").inc()
         self._peer = (proxied.client_ip, proxied.client_port)
         self.session.peer = self._peer  # type: ignore[assignment]  # as in connection_made
         return True
@@ -275,6 +291,7 @@ class SMTPConnection(SMTP):
             self._busy -= 1
         assert self.session is not None
         if self.session.ssl is not None:
+            metrics.SMTP_TLS_CONNECTIONS.inc()
             return True
         # The TLS layer does not report a failed handshake to us: clean up as if it did.
         self._closing = True
@@ -310,7 +327,8 @@ class SMTPConnection(SMTP):
                 await method(arg)
             except (asyncio.CancelledError, ConnectionError, asyncio.IncompleteReadError):
                 raise
-            except Exception:
+            except Exception as exc:
+                metrics.SMTP_EXCEPTIONS.labels(type="data", error=type(exc).__name__).inc()
                 log.exception("%s: %s failed", self.client_ip(), word.decode(errors="replace"))
                 await self.push(replies.R451_TEMPORARY)
 
@@ -322,3 +340,10 @@ class SMTPConnection(SMTP):
                 return
             except asyncio.LimitOverrunError as error:
                 await self._reader.readexactly(error.consumed)
+
+
+def _count_client_error(status: str | bytes) -> None:
+    text = status if isinstance(status, str) else status.decode(errors="replace")
+    error = replies.client_error(text)
+    if error is not None:
+        metrics.SMTP_CLIENT_ERRORS.labels(error=error).inc()

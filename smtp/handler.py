@@ -16,10 +16,12 @@ import dns.exception
 import dns.reversename
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from core import metrics
 from core.config import Config
 from core.dns import make_async_resolver
 from core.incoming.recipients import BOUNCE, Recipient, Refusal, classify, quick_outgoing, smtp_ip_credential
 from core.incoming.submission import IncomingSubmission, RoutedRecipient
+from core.logs import log_context
 from core.mail.address import is_plausible
 from core.mail.headers import normalise_line_endings, split_raw
 from core.outgoing.submission import Submission, UnauthenticatedFrom
@@ -147,6 +149,7 @@ class Handler(AuthMechanisms):
                 return replies.R535_SUSPENDED
             if isinstance(result, SubmissionRejected):
                 return replies.R550_SERVER_GONE
+        _accepted(parts, results, "yes" if tls_active(server) else "no")
         return replies.R250_QUEUED
 
     def _submissions(
@@ -207,3 +210,25 @@ class Handler(AuthMechanisms):
         for rdata in answer:
             return str(rdata.target.to_text(omit_final_dot=True))
         return ip
+
+
+def _accepted(
+    parts: list[Submission | IncomingSubmission], results: list[Accepted | SubmissionRejected], tls: str
+) -> None:
+    """Count the messages accepted as Postal does (one per recipient, by type) and log each with
+    its id."""
+    for part, result in zip(parts, results, strict=True):
+        if isinstance(part, Submission):
+            kinds = ["outgoing"] * len(part.rcpt_to)
+        else:
+            kinds = ["bounce" if r.bounce else "incoming" for r in part.recipients]
+        for kind in kinds:
+            metrics.SMTP_MESSAGES.labels(type=kind, tls=tls).inc()
+        if isinstance(result, Accepted):
+            for rcpt_to, message_id, _token in result.messages:
+                with log_context(message_id=message_id, server_id=part.server_id):
+                    log.info(
+                        "accepted %s message for %s",
+                        "an outgoing" if isinstance(part, Submission) else "an incoming",
+                        rcpt_to,
+                    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, AuthResult
 
+from core import metrics
 from smtp import replies
 from smtp.connection import ServerState, SMTPConnection
 from smtp.data import read_message
@@ -61,6 +62,7 @@ class PostalSMTP(SMTPConnection):
         await self._hello("EHLO", hostname)
 
     async def _hello(self, command: str, hostname: str | None) -> None:
+        metrics.SMTP_COMMANDS.labels(command=command).inc()
         if not hostname:
             await self.push(replies.R501_HELO_SYNTAX.format(command=command))
             return
@@ -91,6 +93,7 @@ class PostalSMTP(SMTPConnection):
         await self.push(replies.R250_OK)
 
     async def smtp_RSET(self, arg: str | None) -> None:
+        metrics.SMTP_COMMANDS.labels(command="RSET").inc()
         self._set_rset_state()
         await self.push(replies.R250_OK)
 
@@ -105,6 +108,8 @@ class PostalSMTP(SMTPConnection):
         if self._tls_protocol is not None:
             await self.push(replies.R503_TLS_ACTIVE)
             return
+        # Postal counts this as `STARTLS` (a typo of v3, reference §12); the command's name here.
+        metrics.SMTP_COMMANDS.labels(command="STARTTLS").inc()
         await self.push(replies.R220_READY_FOR_TLS)
         await self._start_tls()
 
@@ -136,6 +141,7 @@ class PostalSMTP(SMTPConnection):
         if args[0] not in MECHANISMS or mechanism is None:
             await self.push(replies.R504_UNKNOWN_MECHANISM)
             return
+        metrics.SMTP_COMMANDS.labels(command=f"AUTH {args[0]}").inc()
         # The credential look-up is the handler's work (no idle clock), the client's answers to
         # challenges are not (`challenge_auth`).
         self._busy += 1
@@ -249,7 +255,8 @@ class PostalSMTP(SMTPConnection):
     async def _data_status(self) -> str:
         try:
             status = await self._call_handler_hook("DATA")
-        except Exception:
+        except Exception as exc:
+            metrics.SMTP_EXCEPTIONS.labels(type="data", error=type(exc).__name__).inc()
             log.exception("%s: storing a message failed", self.client_ip())
             return replies.R451_TEMPORARY
         return replies.R250_QUEUED if status is MISSING else str(status)

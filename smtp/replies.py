@@ -68,3 +68,52 @@ R530_FROM_INVALID = "530 5.7.1 From/Sender name is not valid"
 R550_LOOP = "550 5.4.6 Loop detected"
 R550_SERVER_GONE = "550 5.1.1 Mail server no longer exists"
 R552_TOO_LARGE = "552 5.3.4 Message too large (maximum size {megabytes}MB)"
+
+# -- metrics ------------------------------------------------------------------------------------
+# The `error` label of `postal_smtp_server_client_errors` for each refusal, Postal's where it has
+# one (reference §11); replies with a placeholder are matched on the text before it.
+CLIENT_ERRORS = {
+    R502_UNSUPPORTED: "invalid-command",
+    R502_PROXY_ERROR: "proxy-error",
+    R502_TLS_NOT_AVAILABLE: "tls-unavailable",
+    R535_PROTOCOL_ERROR: "missing-credentials",
+    R535_INVALID_CREDENTIAL: "invalid-credentials",
+    R535_DENIED: "invalid-credentials",
+    R503_HELO_FIRST: "mail-from-out-of-order",
+    R503_MAIL_FIRST: "rcpt-to-out-of-order",
+    R501_RCPT_EMPTY: "empty-rcpt-to",
+    R501_RCPT_INVALID: "invalid-rcpt-to",
+    R535_SUSPENDED: "server-suspended",
+    R550_INVALID_SERVER_TOKEN: "invalid-server-token",
+    R550_ROUTE_REJECTS: "route-rejected",
+    R530_AUTH_REQUIRED: "authentication-required",
+    R503_RCPT_FIRST: "data-out-of-order",
+    R550_LOOP: "loop-detected",
+    R530_FROM_INVALID: "from-name-invalid",
+    # Additions: refusals Postal does not make or does not count.
+    R550_INVALID_ROUTE_TOKEN: "invalid-route-token",
+    R550_SERVER_GONE: "server-gone",
+    R500_LINE_TOO_LONG: "line-too-long",
+    R421_TOO_MANY_CONNECTIONS: "too-many-connections",
+    R454_TOO_MANY_AUTH_FAILURES: "authentication-blocked",
+    R421_TOO_MANY_AUTH_FAILURES: "authentication-blocked",
+    R538_ENCRYPTION_REQUIRED: "encryption-required",
+}
+_TEMPLATED_ERRORS = {
+    R552_TOO_LARGE: "message-too-large",
+    R421_IDLE_TIMEOUT: "idle-timeout",
+    R421_SESSION_TIMEOUT: "session-timeout",
+}
+# (text before the placeholder, text after it, error)
+_TEMPLATES = [(t.split("{")[0], t.split("}")[-1], error) for t, error in _TEMPLATED_ERRORS.items()]
+
+
+def client_error(reply: str) -> str | None:
+    """The client error a reply reports, if it is one we count."""
+    error = CLIENT_ERRORS.get(reply)
+    if error is not None or reply[:1] in ("2", "3"):
+        return error
+    for head, tail, name in _TEMPLATES:
+        if reply.startswith(head) and reply.endswith(tail):
+            return name
+    return None

@@ -275,6 +275,8 @@ def _check(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: postal.smtp_relays: {exc}") from None
     if config.smtp_server.max_message_size <= 0:
         raise ConfigError(f"{source}: smtp_server.max_message_size: must be a positive number of megabytes")
+    if config.logging.format.lower() not in ("text", "json"):
+        raise ConfigError(f"{source}: logging.format: must be text or json")
     if config.dns.dkim_key_size < 1024:
         raise ConfigError(f"{source}: dns.dkim_key_size: must be at least 1024 bits")
     if config.api.max_request_size <= 0 or config.api.default_page_size <= 0:

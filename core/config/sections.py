@@ -148,6 +148,8 @@ class LoggingSection:
     enabled: bool = True
     highlighting_enabled: bool = False
     level: str = "info"
+    # Addition: `text` (one readable line per event) or `json` (one JSON object per line).
+    format: str = "text"
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from core import metrics
 from core.db import run_transaction
 from core.incoming.bounces import bounce_to_sender
 from core.incoming.pipeline import process_incoming
+from core.logs import log_context
 from core.messages import live_stats, suppressions
 from core.messages.deliveries import FINAL_STATUSES
 from core.messages.raw_store import load_raw_messages
@@ -66,12 +68,17 @@ def process_queued_messages(runtime: Runtime, queued_ids: Sequence[int]) -> None
         queue.unlock_many(engine, later)
         for row_id in later:
             del pending[row_id]
+        for row in pending.values():
+            if row.attempts == 0 and row.created_at is not None:
+                # Accepted → first attempt: how far behind the workers of this queue are.
+                metrics.MESSAGE_QUEUE_LATENCY.observe(max(0.0, (now - row.created_at).total_seconds()))
         by_server: dict[int, list[QueuedMessage]] = {}
         for row in pending.values():
             by_server.setdefault(row.server_id, []).append(row)
         for server_id, server_rows in by_server.items():
             _process_server(runtime, server_id, server_rows, pending)
     except Exception as exc:
+        metrics.WORKER_ERRORS.labels(error=type(exc).__name__).inc()
         log.exception("processing queued messages %s failed", sorted(pending))
         _give_back(runtime, list(pending.values()), exc)
     except BaseException:
@@ -143,12 +150,14 @@ def _process_server(
         last_flush = time.monotonic()
         try:
             for row, message, raw in zip(live, refs, raws, strict=True):
-                try:
-                    outcome = _process(context, row, message, raw)
-                except Exception as exc:
-                    log.exception("processing message %d of server %d", row.message_id, row.server_id)
-                    output = f"{type(exc).__name__}: {exc}"
-                    outcome = Outcome(send_result(MessageStatus.ERROR, INTERNAL_ERROR, output=output, retry=True))
+                with log_context(message_id=row.message_id, server_id=row.server_id):
+                    try:
+                        outcome = _process(context, row, message, raw)
+                    except Exception as exc:
+                        metrics.WORKER_ERRORS.labels(error=type(exc).__name__).inc()
+                        log.exception("processing message %d of server %d", row.message_id, row.server_id)
+                        output = f"{type(exc).__name__}: {exc}"
+                        outcome = Outcome(send_result(MessageStatus.ERROR, INTERNAL_ERROR, output=output, retry=True))
                 recorder.add(row, message, outcome)
                 if time.monotonic() - last_flush >= FLUSH_SECONDS:
                     for recorded in recorder.flush():

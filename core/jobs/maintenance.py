@@ -14,6 +14,9 @@ from core import presenters
 from core.caches import ServerState
 from core.db import run_transaction
 from core.dns import make_resolver
+from core.jobs import task_runs
+from core.jobs.deletion import action_deletions
+from core.jobs.retention import process_message_retention
 from core.messages import live_stats, suppressions
 from core.messages.deliveries import add_delivery
 from core.runtime import Runtime
@@ -206,15 +209,41 @@ TASKS: dict[str, Callable[[Runtime], int]] = {
     "check_all_dns": check_all_dns,
     "prune_idempotency_keys": prune_idempotency_keys,
     "cleanup_ui_sessions": cleanup_ui_sessions,
+    "process_message_retention": process_message_retention,
+    "action_deletions": action_deletions,
 }
 
 
 def run_task(runtime: Runtime, name: str) -> int:
+    """Run one task and record its run in `scheduled_tasks` (start, duration, outcome, count),
+    where `postal scheduler status` and the API read it. A failure is recorded and raised again,
+    so the worker logs it; the next scheduled run tries again."""
     task = TASKS.get(name)
     if task is None:
         log.error("unknown maintenance task %r", name)
         return 0
+    engine = runtime.db.engine
+    started_at = runtime.clock()
     started = time.monotonic()
-    count = task(runtime)
-    log.info("maintenance %s: %d in %.2fs", name, count, time.monotonic() - started)
+    _record(task_runs.record_start, engine, name, started_at)
+    try:
+        count = task(runtime)
+    except BaseException as exc:
+        # BaseException too: a time limit or a shutdown interrupts a run, and that is its outcome.
+        duration = time.monotonic() - started
+        error = f"{type(exc).__name__}: {exc}"
+        _record(task_runs.record_finish, engine, name, started_at, duration, None, error)
+        log.error("maintenance %s failed after %.2fs: %s", name, duration, error)
+        raise
+    duration = time.monotonic() - started
+    _record(task_runs.record_finish, engine, name, started_at, duration, count, None)
+    log.info("maintenance %s: %d in %.2fs", name, count, duration)
     return count
+
+
+def _record(write: Callable[..., None], *args: object) -> None:
+    """Failing to record a run is logged; it never stops or fails the task itself."""
+    try:
+        write(*args)
+    except Exception:
+        log.exception("could not record the run of a maintenance task")

@@ -12,6 +12,7 @@ from core.upsert import upsert_add
 from models.base import table
 from models.enums import MessageStatus
 from models.message.delivery import Delivery
+from models.message.link import Click, Load
 from models.message.message import Message
 from models.message.raw import RawMessageSize
 from models.message.stat import STAT_TABLES
@@ -54,7 +55,8 @@ def period_start(epoch: float, period: str) -> int:
 
 def series(conn: Connection, period: str, first: int, last: int) -> list[dict[str, int]]:
     """Counts of each hourly or daily period from `first` to `last` (period starts, inclusive),
-    oldest first, with a row for every period.
+    oldest first, with a row for every period. Opens (`loads`) and `clicks` count by when they
+    happened.
 
     Incoming and outgoing come from the statistics tables, counted when mail is accepted.
     Postal also counts `held` and `bounces` there, when a Held, Bounced or HardFail delivery is
@@ -64,7 +66,7 @@ def series(conn: Connection, period: str, first: int, last: int) -> list[dict[st
     size = PERIOD_SECONDS[period]
     stats = table(STAT_TABLES[period])
     rows: dict[int, dict[str, int]] = {
-        start: {"time": start, "incoming": 0, "outgoing": 0, "bounces": 0, "held": 0}
+        start: {"time": start, "incoming": 0, "outgoing": 0, "bounces": 0, "held": 0, "loads": 0, "clicks": 0}
         for start in range(first, last + 1, size)
     }
     recorded = conn.execute(
@@ -76,16 +78,35 @@ def series(conn: Connection, period: str, first: int, last: int) -> list[dict[st
     for start, bounces, held in _delivery_counts(conn, size, first, last + size):
         if start in rows:
             rows[start].update(bounces=bounces, held=held)
+    for name, model in (("loads", Load), ("clicks", Click)):
+        for start, count in _tracking_counts(conn, table(model), size, first, last + size):
+            if start in rows:
+                rows[start][name] = count
     return list(rows.values())
+
+
+def _period_index(conn: Connection, column: Any, start: int, size: int) -> Any:
+    """The period a timestamp falls in: FLOOR on MariaDB; SQLite's integer cast truncates, which
+    is the floor here since the offset is never negative (SQLite's FLOOR needs its math extension)."""
+    offset = (column - start) / size
+    return func.floor(offset) if conn.dialect.name != "sqlite" else cast(offset, Integer)
+
+
+def _tracking_counts(conn: Connection, events: Any, size: int, start: int, end: int) -> list[tuple[int, int]]:
+    """(period start, opens or clicks recorded in it), by when they happened."""
+    index = _period_index(conn, events.c.timestamp, start, size)
+    counted = (
+        select(index.label("n"), func.count())
+        .where(events.c.timestamp >= start, events.c.timestamp < end)
+        .group_by("n")
+    )
+    return [(start + int(n) * size, int(count)) for n, count in conn.execute(counted)]
 
 
 def _delivery_counts(conn: Connection, size: int, start: int, end: int) -> list[tuple[int, int, int]]:
     """(period start, messages that bounced or hard-failed, messages held) for each period with messages."""
     messages, deliveries = table(Message), table(Delivery)
-    offset = (messages.c.timestamp - start) / size
-    # The period index: FLOOR on MariaDB; SQLite's integer cast truncates, which is the floor
-    # here since the offset is never negative (SQLite's FLOOR needs its math extension).
-    index = func.floor(offset) if conn.dialect.name != "sqlite" else cast(offset, Integer)
+    index = _period_index(conn, messages.c.timestamp, start, size)
 
     def having(*statuses: str) -> Any:
         found = select(deliveries.c.id).where(

@@ -17,6 +17,7 @@ from core.mail import dkim
 from core.mail.address import domain_of
 from core.mail.headers import join_raw, parse_headers, split_raw
 from core.messages import suppressions
+from core.outgoing import tracking
 from core.outgoing.sessions import return_path, sender_pool
 from core.queue.outcome import DEVELOPMENT_MODE, BatchContext, Outcome, send_result
 from core.runtime import Runtime
@@ -72,6 +73,15 @@ def process_outgoing(context: BatchContext, row: QueuedMessage, msg: Any, raw: b
                 MessageStatus.HELD, f"Recipient ({rcpt_to}) is on the suppression list (reason: {entry.reason})"
             )
 
+    # Reference §3.3 step 5: the tracking rewrite (§3.5), stored below once the message is signed.
+    rewrite = None
+    if not msg.parsed and tracking.wanted(headers):
+        rewrite = tracking.prepare(context, msg, header_block, body)
+    if rewrite is not None and rewrite.changed:
+        header_block, body = rewrite.header_block, rewrite.body
+        headers = parse_headers(header_block)
+        raw = join_raw(header_block, body)
+
     threshold = state.server.outbound_spam_threshold
     if threshold is not None and not msg.inspected:
         score = inspect_outgoing(context, msg, raw, outcome)
@@ -85,6 +95,10 @@ def process_outgoing(context: BatchContext, row: QueuedMessage, msg: Any, raw: b
         header_block = _stored_headers(runtime, domain, header_block, body, msg.token, int(now))
         outcome.stored_headers = header_block
         raw = join_raw(header_block, body)
+    if rewrite is not None:
+        tracking.store(context, msg, rewrite, header_block)
+        if rewrite.changed:  # the signed header block is stored with the rewritten body
+            outcome.stored_headers = None
 
     server = state.server
     if server.send_limit is not None:

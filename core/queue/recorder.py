@@ -5,14 +5,17 @@ webhook requests of the events in one main-database transaction, published after
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, update
 
+from core import metrics
 from core.caches import ServerState
 from core.db import run_transaction
+from core.logs import log_context
 from core.messages import live_stats, suppressions
 from core.messages.deliveries import NewDelivery, add_deliveries
 from core.messages.raw_store import replace_raw_headers_many
@@ -27,6 +30,8 @@ from models.message.message import Message
 from models.message.spam_check import SpamCheck
 from models.queued_message import QueuedMessage
 from models.server import Server
+
+log = logging.getLogger(__name__)
 
 MESSAGES = table(Message)
 SERVERS = table(Server)
@@ -158,6 +163,13 @@ class Recorder:
             return queue_events(conn, self.state, events, now)
 
         webhook_ids = run_transaction(runtime.db.engine, work)
+        # Counted and logged once recorded: a flush that fails is repeated, and counted then.
+        for row, _, outcome in items:
+            metrics.record_outcome(row.queue, outcome.result.status)
+            with log_context(message_id=row.message_id, server_id=row.server_id):
+                log.info("%s: %s", outcome.result.status, outcome.details)
+        for row, _ in retries:
+            metrics.QUEUE_RETRIES.labels(queue=row.queue).inc()
         if server_changes:
             runtime.servers.forget(server_id)
         if webhook_ids:

@@ -23,7 +23,11 @@ class Link(MessageBase):
 
 class Click(MessageBase):
     __tablename__ = "clicks"
-    __table_args__ = (Index("ix_clicks_message_id", "message_id"), Index("ix_clicks_link_id", "link_id"))
+    __table_args__ = (
+        Index("ix_clicks_message_id", "message_id"),
+        Index("ix_clicks_link_id", "link_id"),
+        Index("ix_clicks_timestamp", "timestamp"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int]
@@ -37,7 +41,7 @@ class Click(MessageBase):
 
 class Load(MessageBase):
     __tablename__ = "loads"
-    __table_args__ = (Index("ix_loads_message_id", "message_id"),)
+    __table_args__ = (Index("ix_loads_message_id", "message_id"), Index("ix_loads_timestamp", "timestamp"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int]

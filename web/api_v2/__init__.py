@@ -23,6 +23,7 @@ from web.api_v2 import (
     organizations,
     queue,
     routes,
+    scheduler,
     servers,
     statistics,
     suppressions,
@@ -52,6 +53,7 @@ MODULES = (
     users,
     invitations,
     track_domains,
+    scheduler,
 )
 
 

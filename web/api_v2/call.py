@@ -3,17 +3,21 @@ the lookups that enforce who may see what."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.broker import BrokerUnavailable
 from core.runtime import Runtime
 from core.tenancy import permissions
 from models.organization import Organization
 from models.server import Server
 from models.user import User
 from web.api_v2.errors import APIError, forbidden, not_found
+
+log = logging.getLogger(__name__)
 
 
 class Call:
@@ -58,6 +62,18 @@ class Call:
             self._session.rollback()
             self._session.close()
             self._session = None
+
+    def after_commit_publish_maintenance(self, task: str) -> None:
+        """Commit, then ask a worker to run `task` now (the hourly schedule runs it anyway if the
+        broker cannot be reached, so a failure here is logged, not the request's)."""
+        self.commit()
+        publisher = self.runtime.publisher
+        if publisher is None:
+            return
+        try:
+            publisher.publish_maintenance(task)
+        except BrokerUnavailable as exc:
+            log.warning("%s not published now (%s); the schedule will run it", task, exc)
 
     # -- who asks -----------------------------------------------------------------------------
 

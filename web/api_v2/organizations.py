@@ -110,3 +110,5 @@ def delete_organization(call: Call) -> None:
     org = call.organization(admin=True)
     org.deleted_at = utcnow()
     call.runtime.servers.forget()
+    # Postal queues the hard deletion at once (ActionDeletionJob); the hourly task catches up.
+    call.after_commit_publish_maintenance("action_deletions")

@@ -213,6 +213,8 @@ def delete_server(call: Call) -> None:
     server = call.server()
     server.deleted_at = utcnow()
     call.runtime.servers.forget(server.id)
+    # Postal queues the hard deletion at once (ActionDeletionJob); the hourly task catches up.
+    call.after_commit_publish_maintenance("action_deletions")
 
 
 @ops.post(

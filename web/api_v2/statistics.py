@@ -30,8 +30,16 @@ SCHEMAS = {
             "to": string(),
             "data": array(
                 obj(
-                    {"time": string(), "incoming": COUNT, "outgoing": COUNT, "bounces": COUNT, "held": COUNT},
-                    required=("time", "incoming", "outgoing", "bounces", "held"),
+                    {
+                        "time": string(),
+                        "incoming": COUNT,
+                        "outgoing": COUNT,
+                        "bounces": COUNT,
+                        "held": COUNT,
+                        "loads": COUNT,
+                        "clicks": COUNT,
+                    },
+                    required=("time", "incoming", "outgoing", "bounces", "held", "loads", "clicks"),
                 )
             ),
         },

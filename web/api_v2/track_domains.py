@@ -7,6 +7,7 @@ from typing import Any
 
 from core import presenters
 from core.dns import make_resolver
+from core.outgoing.tracking import track_domains
 from core.tenancy.dns_checks import domain_lookup
 from core.tenancy.track_domains import (
     add_track_domain,
@@ -122,12 +123,17 @@ def change(call: Call) -> dict[str, Any]:
         excluded_click_domains=call.field("excluded_click_domains"),
     )
     call.session.flush()
-    return _present(call, track_domain)
+    result = _present(call, track_domain)
+    _changed(call, track_domain.server_id)
+    return result
 
 
 @ops.delete(ITEM, "Delete a track domain", operation_id="delete_track_domain")
 def remove(call: Call) -> None:
-    delete_track_domain(call.session, _track_domain(call))
+    track_domain = _track_domain(call)
+    server_id = track_domain.server_id
+    delete_track_domain(call.session, track_domain)
+    _changed(call, server_id)
 
 
 @ops.post(
@@ -146,4 +152,13 @@ def check(call: Call) -> dict[str, Any]:
     lookup = domain_lookup(config, make_resolver(config), full_name(track_domain, domain))
     check_track_domain(config, lookup, track_domain, domain)
     call.session.flush()
-    return _present(call, track_domain, domain)
+    result = _present(call, track_domain, domain)
+    _changed(call, track_domain.server_id)
+    return result
+
+
+def _changed(call: Call, server_id: int) -> None:
+    """Once committed, the change applies to this process's next message at once (to other
+    processes within the track-domain cache's few seconds)."""
+    call.commit()
+    track_domains(call.runtime.db).forget(server_id)
