@@ -31,8 +31,10 @@ from core.db import Database
 from core.health_server import start_health_server
 from core.leases import LeaseKeeper
 from core.logs import setup_logging
+from core.queue.queued_messages import QM, free_locks_of_dead_workers
 from core.runtime import Runtime
 from core.tenancy.ip_pools import host_addresses, local_pool_queues
+from core.webhooks.requests import REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ def start_worker(
     """Declare the actors and queues on `broker` and start consuming. Without named queues the
     worker follows the IP pools: a pool whose address appears on this host later is picked up.
     Returns the worker and an event that stops the pool watcher."""
+    # A worker killed on this host left its rows locked: take them back now, not a lease later.
+    freed = free_locks_of_dead_workers(runtime.db.engine, (QM, REQUESTS))
+    if freed:
+        log.info("freed %d rows locked by worker processes of this host that no longer run", freed)
     runtime.leases = LeaseKeeper(runtime.db.engine, runtime.config.worker.lease_seconds, runtime.clock).start()
     instrument(broker)
     declare_actors(broker, runtime)

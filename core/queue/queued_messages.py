@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, or_, select, update
@@ -169,3 +169,56 @@ def due_rows(
         return [(r[0], queue_name or r[1]) for r in rows]
 
     return run_transaction(engine, work)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host still runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive, and not ours to judge
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def free_locks_of_dead_workers(
+    engine: Engine,
+    tables: Sequence[Table],
+    host: str | None = None,
+    own_pid: int | None = None,
+    alive: Callable[[int], bool] = process_alive,
+) -> int:
+    """At a worker's start, before it claims anything: rows locked by a process of this host that
+    no longer runs (killed or crashed) are freed now rather than when their lease runs out, and
+    left unpublished for the requeuer's next round (every few seconds). Locks naming this very
+    process id are a predecessor's too: a restarted container often gets its predecessor's pid,
+    and this process holds nothing yet. Returns how many rows were freed."""
+    host = socket.gethostname() if host is None else host
+    own_pid = os.getpid() if own_pid is None else own_pid
+    prefix = f"host:{host} pid:"
+    freed = 0
+    for locked in tables:
+        with engine.connect() as conn:
+            lockers = list(
+                conn.scalars(select(locked.c.locked_by).where(locked.c.locked_by.startswith(prefix)).distinct())
+            )
+        dead = []
+        for locker in lockers:
+            pid_text = locker[len(prefix) :].split(" ", 1)[0]
+            if pid_text.isdigit() and (int(pid_text) == own_pid or not alive(int(pid_text))):
+                dead.append(locker)
+        if dead:
+            with engine.begin() as conn:
+                freed += int(
+                    conn.execute(
+                        update(locked)
+                        .where(locked.c.locked_by.in_(dead))
+                        .values(locked_by=None, locked_at=None, published_at=None)
+                    ).rowcount
+                )
+    return freed
