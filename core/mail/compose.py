@@ -194,9 +194,15 @@ def _text_header(name: str, value: str) -> bytes:
     """An unstructured header: RFC 2047 encoded words outside ASCII, folded at 78 characters."""
     value = _one_line(value)
     try:
-        return _HEADER_POLICY.fold_binary(name, value)
+        folded = _HEADER_POLICY.fold_binary(name, value)
     except Exception:  # a value the folder chokes on is still sent, unfolded
         return _plain_header(name, value)
+    # The standard library's folder can start a continuation line without white space for some
+    # values (encoded words next to specials such as ":" and "<"), which would make the rest a
+    # header of its own: such a value is sent unfolded instead.
+    if any(line[:1] not in (b" ", b"\t") for line in folded.split(b"\r\n")[1:-1]):
+        return _plain_header(name, value)
+    return folded
 
 
 def mailbox(value: str) -> str:
