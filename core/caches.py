@@ -1,5 +1,6 @@
 """What the hot paths read of the main database, cached for a few seconds per process: each mail
-server with its organization, domains, webhooks, holding credentials and IP rules; the IP pools.
+server with its organization, domains, webhooks, holding credentials and IP rules; the IP pools;
+the track domains the tracking rewrite uses; server tokens of tracking requests.
 
 Submission and delivery look at the same few rows for every message: the server, its
 organization and their domains. Reading them once per `TTL` seconds instead of once per message
@@ -17,15 +18,22 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 
 from core.db import Database
+from models.base import table
 from models.credential import Credential
 from models.domain import Domain
-from models.enums import OwnerType
+from models.enums import DNSStatus, OwnerType
 from models.ip_pool import IPAddress, IPPool, IPPoolRule
 from models.organization import Organization
 from models.server import Server
+from models.track_domain import TrackDomain
 from models.webhook import Webhook, WebhookEvent
 
 TTL = 5.0
+# Server tokens remembered at most (known and unknown ones).
+MAX_TOKENS = 10_000
+TRACK_DOMAINS = table(TrackDomain)
+DOMAINS = table(Domain)
+SERVERS = table(Server)
 
 
 @dataclass(frozen=True)
@@ -239,3 +247,100 @@ class PoolCache:
     def forget(self) -> None:
         with self._lock:
             self._loaded = None
+
+
+@dataclass(frozen=True)
+class ActiveTrackDomain:
+    """A track domain whose CNAME checks out, as the rewrite uses it."""
+
+    base: str  # `http(s)://<full name>`
+    track_clicks: bool
+    track_loads: bool
+    excluded: frozenset[str]
+
+
+class TrackDomainCache:
+    """Each server's track domains with DNS OK, by domain id, re-read every `TTL` seconds: the
+    pipeline asks for every message, and a track domain rarely changes."""
+
+    def __init__(self, db: Database, ttl: float = TTL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[float, dict[int, ActiveTrackDomain]]] = {}
+
+    def get(self, server_id: int) -> dict[int, ActiveTrackDomain]:
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(server_id)
+            if entry is not None and now - entry[0] < self.ttl:
+                return entry[1]
+        with self.db.reader.connect() as conn:
+            rows = conn.execute(
+                select(
+                    TRACK_DOMAINS.c.domain_id,
+                    TRACK_DOMAINS.c.name,
+                    DOMAINS.c.name.label("domain_name"),
+                    TRACK_DOMAINS.c.ssl_enabled,
+                    TRACK_DOMAINS.c.track_clicks,
+                    TRACK_DOMAINS.c.track_loads,
+                    TRACK_DOMAINS.c.excluded_click_domains,
+                )
+                .join_from(TRACK_DOMAINS, DOMAINS, DOMAINS.c.id == TRACK_DOMAINS.c.domain_id)
+                .where(TRACK_DOMAINS.c.server_id == server_id, TRACK_DOMAINS.c.dns_status == DNSStatus.OK)
+            ).all()
+        found = {
+            row.domain_id: ActiveTrackDomain(
+                base=f"{'https' if row.ssl_enabled else 'http'}://{row.name}.{row.domain_name}",
+                track_clicks=bool(row.track_clicks),
+                track_loads=bool(row.track_loads),
+                excluded=frozenset(
+                    line.strip().lower().rstrip(".")
+                    for line in (row.excluded_click_domains or "").splitlines()
+                    if line.strip()
+                ),
+            )
+            for row in rows
+        }
+        with self._lock:
+            self._entries[server_id] = (now, found)
+        return found
+
+    def forget(self, server_id: int | None = None) -> None:
+        with self._lock:
+            if server_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(server_id, None)
+
+
+class ServerTokens:
+    """Server token → live server id, re-read every `TTL` seconds (unknown tokens too), so that
+    a burst of tracking requests asks the main database about once per server."""
+
+    def __init__(self, db: Database, ttl: float = TTL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, int | None]] = {}
+
+    def get(self, token: str) -> int | None:
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is not None and now - entry[0] < self.ttl:
+                return entry[1]
+        with self.db.reader.connect() as conn:
+            found = conn.scalar(
+                select(SERVERS.c.id).where(SERVERS.c.token == token, SERVERS.c.deleted_at.is_(None)).limit(1)
+            )
+        with self._lock:
+            # Bounded: tokens nobody has seen for a while go, so random tokens cannot fill memory.
+            if len(self._entries) >= MAX_TOKENS:
+                self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl}
+                if len(self._entries) >= MAX_TOKENS:
+                    self._entries.clear()
+            self._entries[token] = (now, int(found) if found is not None else None)
+        return int(found) if found is not None else None

@@ -9,7 +9,7 @@ from datetime import datetime
 import dns.resolver
 
 from core.broker import Publisher
-from core.caches import PoolCache, ServerCache
+from core.caches import PoolCache, ServerCache, ServerTokens, TrackDomainCache
 from core.config import Config
 from core.db import Database
 from core.dns import make_resolver
@@ -31,6 +31,8 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=utcnow)
     servers: ServerCache = field(init=False)
     pools: PoolCache = field(init=False)
+    track_domains: TrackDomainCache = field(init=False)
+    server_tokens: ServerTokens = field(init=False)
     # Outgoing SMTP sessions, made by the first delivery of this process.
     senders: SenderPool | None = None
     # Renews the locks of a worker process (None where nothing is locked for long).
@@ -39,6 +41,8 @@ class Runtime:
     def __post_init__(self) -> None:
         self.servers = ServerCache(self.db)
         self.pools = PoolCache(self.db)
+        self.track_domains = TrackDomainCache(self.db)
+        self.server_tokens = ServerTokens(self.db)
 
     @classmethod
     def create(cls, config: Config, publisher: Publisher | None = None) -> Runtime:

@@ -7,35 +7,28 @@ statements, and a main-database transaction only when a webhook wants the event.
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from core.caches import TTL, ServerState
-from core.db import Database, run_transaction
+from core.caches import ServerState
+from core.db import run_transaction
 from core.runtime import Runtime
 from core.webhooks.events import message_payload, queue_event
 from models.base import table
 from models.message.link import Click, Link, Load
 from models.message.message import Message
-from models.server import Server
 
 MESSAGES = table(Message)
 LINKS = table(Link)
 LOADS = table(Load)
 CLICKS = table(Click)
-SERVERS = table(Server)
 # The columns are VARCHAR(255) and VARCHAR(45).
 MAX_USER_AGENT = 255
 MAX_IP_ADDRESS = 45
-# Server tokens remembered at most (known and unknown ones).
-MAX_TOKENS = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,7 +41,7 @@ class Visitor:
 
 def server_for_token(runtime: Runtime, token: str) -> ServerState | None:
     """The live server whose token is in the tracking URL, or None."""
-    server_id = server_tokens(runtime.db).get(token)
+    server_id = runtime.server_tokens.get(token)
     return runtime.servers.get(server_id) if server_id is not None else None
 
 
@@ -113,47 +106,3 @@ def _fire(runtime: Runtime, state: ServerState, event: str, payload: dict[str, A
     )
     if ids:
         runtime.require_publisher().publish_webhook_requests(ids)
-
-
-class ServerTokens:
-    """Server token → live server id, re-read every `TTL` seconds (unknown tokens too), so that
-    a burst of tracking requests asks the main database about once per server."""
-
-    def __init__(self, db: Database, ttl: float = TTL, clock: Callable[[], float] = time.monotonic) -> None:
-        self.db = db
-        self.ttl = ttl
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, int | None]] = {}
-
-    def get(self, token: str) -> int | None:
-        now = self.clock()
-        with self._lock:
-            entry = self._entries.get(token)
-            if entry is not None and now - entry[0] < self.ttl:
-                return entry[1]
-        with self.db.reader.connect() as conn:
-            found = conn.scalar(
-                select(SERVERS.c.id).where(SERVERS.c.token == token, SERVERS.c.deleted_at.is_(None)).limit(1)
-            )
-        with self._lock:
-            # Bounded: tokens nobody has seen for a while go, so random tokens cannot fill memory.
-            if len(self._entries) >= MAX_TOKENS:
-                self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl}
-                if len(self._entries) >= MAX_TOKENS:
-                    self._entries.clear()
-            self._entries[token] = (now, int(found) if found is not None else None)
-        return int(found) if found is not None else None
-
-
-_tokens: weakref.WeakKeyDictionary[Database, ServerTokens] = weakref.WeakKeyDictionary()
-_tokens_lock = threading.Lock()
-
-
-def server_tokens(db: Database) -> ServerTokens:
-    """The process's server-token cache for this main database."""
-    with _tokens_lock:
-        cache = _tokens.get(db)
-        if cache is None:
-            cache = _tokens[db] = ServerTokens(db)
-        return cache

@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,8 +20,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from core.caches import TTL
-from core.db import Database
+from core.caches import ActiveTrackDomain
 from core.mail.headers import join_raw
 from core.mail.parts import rewrite_text_parts
 from core.messages.raw_store import store_raw_messages
@@ -31,17 +28,12 @@ from core.messages.stats import add_raw_size
 from core.queue.outcome import BatchContext
 from core.tokens import random_string
 from models.base import table
-from models.domain import Domain
-from models.enums import DNSStatus
 from models.message.link import Link
 from models.message.message import Message
 from models.message.raw import raw_table
-from models.track_domain import TrackDomain
 
 MESSAGES = table(Message)
 LINKS = table(Link)
-TRACK_DOMAINS = table(TrackDomain)
-DOMAINS = table(Domain)
 # The width of the `links.token` column: long enough that nobody guesses a link to count clicks.
 LINK_TOKEN_LENGTH = 16
 # Postal's hidden paragraph around the open-tracking image.
@@ -59,16 +51,6 @@ _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _OWN_PREFIX = re.compile(
     rb"\A(?:DKIM-Signature:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)*X-Postal-MsgID:[^\r\n]*\r\n", re.IGNORECASE
 )
-
-
-@dataclass(frozen=True)
-class ActiveTrackDomain:
-    """A track domain whose CNAME checks out, as the rewrite uses it."""
-
-    base: str  # `http(s)://<full name>`
-    track_clicks: bool
-    track_loads: bool
-    excluded: frozenset[str]
 
 
 @dataclass
@@ -157,7 +139,7 @@ def prepare(context: BatchContext, msg: Any, header_block: bytes, body: bytes) -
     None when the message is not tracked (it is then left exactly as it is)."""
     if msg.domain_id is None:
         return None
-    track = track_domains(context.runtime.db).get(context.state.server.id).get(msg.domain_id)
+    track = context.runtime.track_domains.get(context.state.server.id).get(msg.domain_id)
     if track is None:
         return None
     return rewrite(header_block, body, track, context.state.server.token, msg.token)
@@ -237,72 +219,3 @@ def _delete_raw(conn: Any, name: str, first_ids: list[int]) -> None:
     if ids:
         conn.execute(delete(table_).where(table_.c.id.in_(ids)))
         add_raw_size(conn, name, -size)
-
-
-class TrackDomainCache:
-    """Each server's track domains with DNS OK, by domain id, re-read every `TTL` seconds: the
-    pipeline asks for every message, and a track domain rarely changes."""
-
-    def __init__(self, db: Database, ttl: float = TTL, clock: Callable[[], float] = time.monotonic) -> None:
-        self.db = db
-        self.ttl = ttl
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[int, tuple[float, dict[int, ActiveTrackDomain]]] = {}
-
-    def get(self, server_id: int) -> dict[int, ActiveTrackDomain]:
-        now = self.clock()
-        with self._lock:
-            entry = self._entries.get(server_id)
-            if entry is not None and now - entry[0] < self.ttl:
-                return entry[1]
-        with self.db.reader.connect() as conn:
-            rows = conn.execute(
-                select(
-                    TRACK_DOMAINS.c.domain_id,
-                    TRACK_DOMAINS.c.name,
-                    DOMAINS.c.name.label("domain_name"),
-                    TRACK_DOMAINS.c.ssl_enabled,
-                    TRACK_DOMAINS.c.track_clicks,
-                    TRACK_DOMAINS.c.track_loads,
-                    TRACK_DOMAINS.c.excluded_click_domains,
-                )
-                .join_from(TRACK_DOMAINS, DOMAINS, DOMAINS.c.id == TRACK_DOMAINS.c.domain_id)
-                .where(TRACK_DOMAINS.c.server_id == server_id, TRACK_DOMAINS.c.dns_status == DNSStatus.OK)
-            ).all()
-        found = {
-            row.domain_id: ActiveTrackDomain(
-                base=f"{'https' if row.ssl_enabled else 'http'}://{row.name}.{row.domain_name}",
-                track_clicks=bool(row.track_clicks),
-                track_loads=bool(row.track_loads),
-                excluded=frozenset(
-                    line.strip().lower().rstrip(".")
-                    for line in (row.excluded_click_domains or "").splitlines()
-                    if line.strip()
-                ),
-            )
-            for row in rows
-        }
-        with self._lock:
-            self._entries[server_id] = (now, found)
-        return found
-
-    def forget(self, server_id: int | None = None) -> None:
-        with self._lock:
-            if server_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(server_id, None)
-
-
-_caches: weakref.WeakKeyDictionary[Database, TrackDomainCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def track_domains(db: Database) -> TrackDomainCache:
-    """The process's cache for this main database (one per runtime, like `runtime.servers`)."""
-    with _caches_lock:
-        cache = _caches.get(db)
-        if cache is None:
-            cache = _caches[db] = TrackDomainCache(db)
-        return cache

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from core.dns import make_resolver
-from core.outgoing.tracking import track_domains
 from core.tenancy.dns_checks import domain_lookup
 from core.tenancy.track_domains import add_track_domain, check_track_domain, domain_of, full_name
 from models.server import Server
@@ -32,7 +31,7 @@ def track_domain(installation: Installation, zone: Any, cname: bool = True, **se
         lookup = domain_lookup(config, make_resolver(config), full_name(track, domain))
         check_track_domain(config, lookup, track, domain)
         status = str(track.dns_status.value if track.dns_status else None)
-    track_domains(runtime.db).forget()
+    runtime.track_domains.forget()
     return status
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from core import presenters
 from core.dns import make_resolver
-from core.outgoing.tracking import track_domains
 from core.tenancy.dns_checks import domain_lookup
 from core.tenancy.track_domains import (
     add_track_domain,
@@ -161,4 +160,4 @@ def _changed(call: Call, server_id: int) -> None:
     """Once committed, the change applies to this process's next message at once (to other
     processes within the track-domain cache's few seconds)."""
     call.commit()
-    track_domains(call.runtime.db).forget(server_id)
+    call.runtime.track_domains.forget(server_id)

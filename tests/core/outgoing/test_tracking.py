@@ -293,7 +293,6 @@ def test_messages_are_left_alone_without_a_checked_track_domain_or_with_x_amp_sk
 
 def track_domain_ok(installation: Installation, zone: Zone) -> None:
     from core.dns import make_resolver
-    from core.outgoing.tracking import track_domains
     from core.tenancy.dns_checks import domain_lookup
     from core.tenancy.track_domains import check_track_domain, domain_of, full_name
     from models.track_domain import TrackDomain
@@ -305,7 +304,7 @@ def track_domain_ok(installation: Installation, zone: Zone) -> None:
             domain = domain_of(session, track)
             lookup = domain_lookup(runtime.config, make_resolver(runtime.config), full_name(track, domain))
             assert check_track_domain(runtime.config, lookup, track, domain)
-    track_domains(runtime.db).forget()
+    runtime.track_domains.forget()
 
 
 def test_a_message_without_any_track_domain_is_not_touched(installation: Installation, smtp_sink: SMTPSink) -> None:
