@@ -10,16 +10,20 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 import pika
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, TimeLimit
+from sqlalchemy.exc import OperationalError
 
 from core.config import Config
-from core.errors import ConfigError, PostalError
+from core.errors import ConfigError, DatabaseUnavailable, PostalError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,11 @@ ACTOR_DELIVER_WEBHOOK_REQUEST = "deliver_webhook_request"
 ACTOR_MAINTENANCE = "run_maintenance_task"
 
 
+# How long publishing fails at once after the broker could not be reached (the requeuer, which
+# runs every few seconds, publishes what was left unpublished meanwhile).
+RETRY_BROKER_AFTER_SECONDS = 5.0
+
+
 class BrokerUnavailable(PostalError):
     """The broker could not take a job (it is down or unreachable)."""
 
@@ -51,9 +60,45 @@ def pool_queue(permalink: str) -> str:
     return f"{QUEUE_OUTGOING}-{permalink}"
 
 
+# A job that failed because the database could not be reached is run again this many times, after
+# 1 s, 2 s, 4 s … at most 30 s apart; past that the requeuer publishes its rows again anyway.
+DATABASE_RETRIES = 60
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """An error that says the database is down or unreachable (or the transaction met a deadlock),
+    not that the job is wrong: the job is worth running again unchanged."""
+    return isinstance(exc, OperationalError | DatabaseUnavailable)
+
+
+class RetryWhenDatabaseUnreachable(Retries):
+    """Dramatiq's retries for one kind of failure only. The retry timing of a message lives in the
+    database (`retry_after`); but a job that could not even claim its rows, because the database
+    could not be reached, would otherwise be dropped, and its rows wait for the requeuer's
+    republication minutes later."""
+
+    def __init__(self) -> None:
+        super().__init__(min_backoff=1000, max_backoff=30_000, retry_when=self._retry_when)
+
+    @staticmethod
+    def _retry_when(retries: int, exc: BaseException) -> bool:
+        return database_unreachable(exc) and retries < DATABASE_RETRIES
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None, exception: Any = None
+    ) -> None:
+        # Any other failure is left as it is without this middleware (no "retries exceeded" noise).
+        if exception is not None and self._retry_when(message.options.get("retries", 0), exception):
+            super().after_process_message(broker, message, result=result, exception=exception)
+
+
 def _middleware() -> list[dramatiq.Middleware]:
-    # No Retries middleware: retry timing lives in the database (`retry_after`), not in the broker.
-    return [TimeLimit(time_limit=30 * 60 * 1000), ShutdownNotifications(), CurrentMessage()]
+    return [
+        TimeLimit(time_limit=30 * 60 * 1000),
+        ShutdownNotifications(),
+        CurrentMessage(),
+        RetryWhenDatabaseUnreachable(),
+    ]
 
 
 def rabbitmq_parameters(config: Config) -> dict[str, object]:
@@ -121,10 +166,14 @@ def actor_for_queue(queue: str) -> str:
 class Publisher:
     """Hands jobs to the broker. Thread-safe: the RabbitMQ broker keeps a channel per thread."""
 
-    def __init__(self, broker: dramatiq.Broker) -> None:
+    def __init__(self, broker: dramatiq.Broker, clock: Callable[[], float] = time.monotonic) -> None:
         self.broker = broker
         self._declared: set[str] = set()
         self._lock = threading.Lock()
+        self._clock = clock
+        # After a failure the broker is not tried again for a moment: each attempt waits for
+        # connection retries, and the SMTP server's replies must not wait for them.
+        self._down_until = 0.0
 
     def _declare(self, queue: str) -> None:
         if queue in self._declared:
@@ -137,6 +186,8 @@ class Publisher:
     def publish(self, jobs: Iterable[Job]) -> None:
         """Publish every job; raises BrokerUnavailable if the broker refuses (nothing is lost:
         the rows stay queued and the requeuer publishes them again)."""
+        if self._clock() < self._down_until:
+            raise BrokerUnavailable("The job queue could not be reached a moment ago; not trying again yet")
         try:
             for job in jobs:
                 self._declare(job.queue)
@@ -149,6 +200,7 @@ class Publisher:
                 )
                 self.broker.enqueue(message)
         except (pika.exceptions.AMQPError, dramatiq.errors.BrokerError, OSError) as exc:
+            self._down_until = self._clock() + RETRY_BROKER_AFTER_SECONDS
             raise BrokerUnavailable(f"Could not publish to the job queue: {exc!r}") from exc
 
     def publish_queued_messages(self, rows: Sequence[tuple[int, str]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import dns.resolver
 
@@ -13,6 +14,7 @@ from core.caches import PoolCache, ServerCache, ServerTokens, TrackDomainCache
 from core.config import Config
 from core.db import Database
 from core.dns import make_resolver
+from core.group_commit import GroupCommit
 from core.leases import LeaseKeeper
 from core.mail.sender_pool import SenderPool
 from core.message_db import MessageDatabases
@@ -33,6 +35,8 @@ class Runtime:
     pools: PoolCache = field(init=False)
     track_domains: TrackDomainCache = field(init=False)
     server_tokens: ServerTokens = field(init=False)
+    # Outcomes of the delivery threads, recorded together as they arrive (`core.queue.recorder`).
+    recordings: GroupCommit[Any] = field(default_factory=GroupCommit)
     # Outgoing SMTP sessions, made by the first delivery of this process.
     senders: SenderPool | None = None
     # Renews the locks of a worker process (None where nothing is locked for long).

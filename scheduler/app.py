@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import OperationalError
 
 from core import leases
+from core.broker import BrokerUnavailable
 from core.jobs import task_runs
 from core.runtime import Runtime
 from core.tokens import random_string
@@ -73,6 +75,14 @@ class Scheduler:
         try:
             if self._is_leader():
                 requeue(self.runtime)
+        except BrokerUnavailable as exc:
+            log.warning("requeuer: %s; trying again in %d s", exc, REQUEUE_EVERY_SECONDS)
+        except OperationalError as exc:
+            log.warning(
+                "requeuer: the database could not be reached (%s); trying again in %d s",
+                exc.orig,
+                REQUEUE_EVERY_SECONDS,
+            )
         except Exception:
             log.exception("requeuer run failed")
         finally:
@@ -136,4 +146,8 @@ class Scheduler:
     def stop(self) -> None:
         self._scheduler.shutdown(wait=True)
         if self.leader:
-            leases.release(self.runtime.db.engine, "scheduler", self.holder)
+            try:
+                leases.release(self.runtime.db.engine, "scheduler", self.holder)
+            except OperationalError as exc:
+                # The lease then lapses by itself, and a standby takes over a little later.
+                log.warning("could not give up the scheduler lease (%s); it lapses by itself", exc.orig)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from core.broker import QUEUE_WEBHOOKS
+from core.broker import QUEUE_WEBHOOKS, BrokerUnavailable
 from core.queue import queued_messages as queue
 from core.runtime import Runtime
 from core.webhooks.requests import REQUESTS
@@ -41,10 +41,15 @@ def requeue(runtime: Runtime, republish_after: timedelta = REPUBLISH_AFTER) -> i
                 queue_name=fixed_queue,
             )
             if rows:
-                if fixed_queue is None:
-                    publisher.publish_queued_messages(rows)
-                else:
-                    publisher.publish_webhook_requests([row_id for row_id, _ in rows])
+                try:
+                    if fixed_queue is None:
+                        publisher.publish_queued_messages(rows)
+                    else:
+                        publisher.publish_webhook_requests([row_id for row_id, _ in rows])
+                except BrokerUnavailable:
+                    # `due_rows` marked them published; they were not, so the next run takes them.
+                    queue.unpublish(runtime.db.engine, [row_id for row_id, _ in rows], table)
+                    raise
                 total += len(rows)
             if len(rows) < BATCH:
                 break

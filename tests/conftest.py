@@ -140,6 +140,14 @@ def sqlite_backend(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     return _backend("sqlite", tmp_path, request)
 
 
+@pytest.fixture
+def services_backend(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """MariaDB + RabbitMQ only, for tests of what happens to those services."""
+    chosen = _backend("mariadb", tmp_path, request)
+    yield chosen
+    _drop_databases(chosen.cleanup_databases)
+
+
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     result = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
     for section, values in extra.items():
@@ -150,6 +158,10 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def config_data(backend: Backend, dns_server: DNSServer, smtp_sink: SMTPSink) -> dict[str, Any]:
     """postal.yml contents for this backend, with DNS and outgoing SMTP pointed at the fakes."""
+    return config_data_for(backend, dns_server, smtp_sink)
+
+
+def config_data_for(backend: Backend, dns_server: DNSServer, smtp_sink: SMTPSink) -> dict[str, Any]:
     return merge(
         backend.data,
         {

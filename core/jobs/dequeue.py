@@ -4,8 +4,9 @@ A job names a few `queued_messages` rows (those accepted together). The rows are
 messages and their raw data read in one query each, the checks every message passes run in
 Postal's order (§3.2), and each message goes on to the outgoing pipeline (§3.3, over an SMTP
 session shared with the other messages for the same destination and source address) or the
-incoming one (§4.2). The outcomes are recorded together (`core.queue.recorder`), at least every
-`FLUSH_SECONDS`, so a crash repeats little. An unexpected exception becomes an `Error` delivery
+incoming one (§4.2). Each outcome is recorded as soon as it is known, together with those of the process's other
+delivery threads (`core.queue.recorder.record_now`), so a crash repeats at most the deliveries
+in flight. An unexpected exception becomes an `Error` delivery
 and a retry, never a lost message (STYLE rule 9).
 """
 
@@ -29,7 +30,7 @@ from core.messages.raw_store import load_raw_messages
 from core.outgoing.pipeline import process_outgoing
 from core.queue import queued_messages as queue
 from core.queue.outcome import BatchContext, Outcome, send_result
-from core.queue.recorder import Recorder
+from core.queue.recorder import Recorder, record_now
 from core.runtime import Runtime
 from models.base import table
 from models.enums import MessageScope, MessageStatus
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 MESSAGES = table(Message)
 QUEUED = "queued_messages"
 LOAD_MESSAGES = select(MESSAGES).where(MESSAGES.c.id.in_(bindparam("b_ids", expanding=True)))
-# Outcomes are recorded at least this often while a job is still delivering.
-FLUSH_SECONDS = 1.0
 
 SUSPENDED = "Mail server has been suspended. No e-mails can be processed at present. Contact support for assistance."
 INTERNAL_ERROR = "An internal error occurred while sending this message. This message will be retried automatically."
@@ -125,7 +124,6 @@ def _process_server(
             del pending[row.id]
         return
     mdb = runtime.message_dbs.get(server_id)
-    recorder = Recorder(runtime, state)
     with mdb.reader.connect() as conn:
         found = conn.execute(LOAD_MESSAGES, {"b_ids": [r.message_id for r in rows]}).all()
         messages: dict[int, Any] = {m.id: m for m in found}
@@ -147,7 +145,6 @@ def _process_server(
             suppressed={e.address: e for e in suppressions.get_many(conn, rcpts, now)},
             sent_in_hour=live_stats.total(conn, "outgoing", 60, now) if state.server.send_limit is not None else 0,
         )
-        last_flush = time.monotonic()
         try:
             for row, message, raw in zip(live, refs, raws, strict=True):
                 with log_context(message_id=row.message_id, server_id=row.server_id):
@@ -158,15 +155,11 @@ def _process_server(
                         log.exception("processing message %d of server %d", row.message_id, row.server_id)
                         output = f"{type(exc).__name__}: {exc}"
                         outcome = Outcome(send_result(MessageStatus.ERROR, INTERNAL_ERROR, output=output, retry=True))
-                recorder.add(row, message, outcome)
-                if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                    for recorded in recorder.flush():
-                        del pending[recorded]
-                    last_flush = time.monotonic()
+                # Recorded before the next message is sent: a crash repeats at most this one.
+                record_now(runtime, state, row, message, outcome)
+                del pending[row.id]
         finally:
             context.close()
-        for recorded in recorder.flush():
-            del pending[recorded]
 
 
 def _unfinished(message: Any, row: QueuedMessage) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, update
 
 from core.broker import BrokerUnavailable
 from core.errors import PostalError
+from core.queue.queued_messages import unpublish
 from core.runtime import Runtime
 from models.base import table
 from models.message.message import Message
@@ -103,7 +104,6 @@ def publish_queued(runtime: Runtime, queued: list[tuple[int, str]]) -> None:
     except BrokerUnavailable as exc:
         log.warning("%s; %d queued messages will be published by the requeuer", exc, len(queued))
         try:
-            with runtime.db.engine.begin() as conn:
-                conn.execute(update(QUEUED).where(QUEUED.c.id.in_([q[0] for q in queued])).values(published_at=None))
+            unpublish(runtime.db.engine, [q[0] for q in queued])
         except Exception:
             log.exception("could not mark queued messages unpublished; the requeuer finds them later anyway")

@@ -171,6 +171,15 @@ def due_rows(
     return run_transaction(engine, work)
 
 
+def unpublish(engine: Engine, row_ids: Sequence[int], table: Table = QM) -> None:
+    """Mark rows whose job could not be published as never published: the requeuer's next run
+    takes them, instead of waiting for a publication that never happened to go stale."""
+    if row_ids:
+        run_transaction(
+            engine, lambda c: c.execute(update(table).where(table.c.id.in_(list(row_ids))).values(published_at=None))
+        )
+
+
 def process_alive(pid: int) -> bool:
     """Whether process `pid` of this host still runs (a zombie, killed but not yet reaped, does not)."""
     try:

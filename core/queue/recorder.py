@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -175,6 +176,33 @@ class Recorder:
         if webhook_ids:
             runtime.require_publisher().publish_webhook_requests(webhook_ids)
         return [row.id for row, _, _ in items]
+
+
+def record_now(runtime: Runtime, state: ServerState, row: QueuedMessage, message: Any, outcome: Outcome) -> None:
+    """Record one outcome now, in one batch with those the process's other threads are recording
+    (group commit, `core.group_commit`); returns once it is committed, raises if it could not be."""
+    runtime.recordings.submit((state, row, message, outcome), lambda items: _record_batch(runtime, items))
+
+
+def _record_batch(
+    runtime: Runtime, items: Sequence[tuple[ServerState, QueuedMessage, Any, Outcome]]
+) -> list[Exception | None]:
+    """One `Recorder` per server in the batch; a server whose recording fails fails alone."""
+    by_server: dict[int, list[int]] = {}
+    for index, (_, row, _, _) in enumerate(items):
+        by_server.setdefault(row.server_id, []).append(index)
+    results: list[Exception | None] = [None] * len(items)
+    for indexes in by_server.values():
+        recorder = Recorder(runtime, items[indexes[0]][0])
+        for index in indexes:
+            _, row, message, outcome = items[index]
+            recorder.add(row, message, outcome)
+        try:
+            recorder.flush()
+        except Exception as exc:
+            for index in indexes:
+                results[index] = exc
+    return results
 
 
 def _with_tag(msg: Any, tag: str) -> Any:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from sqlalchemy import select, update
 
 from core import leases
+from core.broker import BrokerUnavailable, Publisher
 from core.outgoing.submission import Submission, submit
 from models.base import table
 from models.queued_message import QueuedMessage
 from scheduler.requeuer import requeue
 from tests.conftest import Installation
+from tests.support.processes import free_port
 
 QM = table(QueuedMessage)
 RAW = b"From: orders@example.com\r\nTo: c@example.net\r\nSubject: Hi\r\n\r\nHello\r\n"
@@ -64,6 +68,29 @@ def test_rows_whose_job_went_missing_are_published_again(installation: Installat
     assert requeue(runtime) == 2
     assert sorted(published_ids(installation)) == ids[:2]
     assert requeue(runtime) == 0  # marked published again
+
+
+def test_rows_it_could_not_publish_are_taken_again_by_the_next_run(installation: Installation) -> None:
+    ids = queue_rows(installation, 2)
+    published_ids(installation)
+    runtime = installation.runtime
+    with runtime.db.engine.begin() as conn:
+        conn.execute(update(QM).values(published_at=None))
+    working = runtime.publisher
+    down = RabbitmqBroker(parameters=[{"host": "127.0.0.1", "port": free_port(), "connection_attempts": 1}])
+    runtime.publisher = Publisher(down)
+    try:
+        with pytest.raises(BrokerUnavailable):
+            requeue(runtime)
+        # Failing again at once, without waiting for the broker's connection attempts.
+        with pytest.raises(BrokerUnavailable, match="a moment ago"):
+            runtime.publisher.publish_queued_messages([(ids[0], "outgoing")])
+    finally:
+        runtime.publisher = working
+    with runtime.db.engine.connect() as conn:
+        assert set(conn.scalars(select(QM.c.published_at))) == {None}
+    assert requeue(runtime) == 2  # the broker is back: not five minutes later
+    assert sorted(published_ids(installation)) == ids
 
 
 def test_stale_locks_of_dead_workers_are_freed(installation: Installation) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import falcon
+from sqlalchemy.exc import OperationalError
 
 from core.outgoing.batcher import ThreadBatcher
 from core.outgoing.submission import Submission, submit_outgoing_many
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1/"
 API_KEY_HEADER = "X-Server-API-Key"
 SUSPENDED_MESSAGE = "The mail server has been suspended"
+TEMPORARY_MESSAGE = "The database could not be reached; try again later"
 # Room for the JSON around a message: the parameters other than the message data.
 BODY_ALLOWANCE = 1024 * 1024
 
@@ -116,6 +118,10 @@ class Dispatcher:
             envelope.error(resp, elapsed(), exc)
         except ParameterError as exc:
             envelope.parameter_error(resp, elapsed(), exc)
+        except OperationalError as exc:
+            # The database is unreachable: nothing was stored, and the client should send again.
+            log.error("API v1 %s: the database could not be reached: %s", req.path, exc.orig)
+            envelope.error(resp, elapsed(), APIError("TemporaryError", TEMPORARY_MESSAGE))
         else:
             envelope.success(resp, elapsed(), data)
 

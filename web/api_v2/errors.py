@@ -20,6 +20,7 @@ CODES = {
     "validation_failed": 422,
     "rate_limited": 429,
     "internal_error": 500,
+    "unavailable": 503,
 }
 
 

@@ -62,6 +62,9 @@ def as_api_error(exc: Exception) -> APIError:
         return APIError("validation_failed", str(exc))
     if isinstance(exc, OperationalError):
         log.error("database error in API request: %s", exc)
-        return APIError("internal_error", "the database could not be reached")
+        # Unreachable or restarting, a deadlock: nothing was changed, and trying again can work.
+        return APIError(
+            "unavailable", "the database could not be reached; try again shortly", headers={"Retry-After": "5"}
+        )
     log.exception("unexpected error in API request")
     return APIError("internal_error", "something went wrong on our side")
