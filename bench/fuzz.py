@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["tests/core/mail/test_properties.py", "tests/smtp/test_properties.py"]
+TARGETS = ["tests/core/mail/test_properties.py", "tests/smtp/test_properties.py", "tests/smtp/test_data_properties.py"]
 
 
 def main() -> int:

@@ -44,7 +44,7 @@ def run_actor(broker: StubBroker, failures: list[Exception]) -> list[int]:
 
 
 def test_a_job_that_could_not_reach_the_database_runs_again(stub: StubBroker) -> None:
-    down = OperationalError("SELECT 1", {}, Exception("(2002, \"Can't connect to server\")"))
+    down = OperationalError("SELECT 1", {}, Exception('(2002, "Can\'t connect to server")'))
     calls = run_actor(stub, [down, DatabaseUnavailable("Cannot connect to MariaDB")])
     assert calls == [0, 1, 2]
 
