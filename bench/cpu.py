@@ -13,8 +13,9 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 SERVICES = {"mariadbd": "mariadb", "mysqld": "mariadb", "beam.smp": "rabbitmq"}
 
 
-def _stat(pid: int) -> tuple[str, int, float] | None:
-    """(command name, parent pid, CPU seconds) of one process, or None when it is gone."""
+def _stat(pid: int) -> tuple[str, int, float, float] | None:
+    """(command name, parent pid, CPU seconds, CPU seconds of its children that exited and were
+    waited for) of one process, or None when it is gone."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
@@ -22,12 +23,17 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
     # The name is in parentheses and may contain spaces: split after the last ')'.
     name = text[text.index("(") + 1 : text.rindex(")")]
     fields = text[text.rindex(")") + 2 :].split()
-    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+    return (
+        name,
+        int(fields[1]),
+        (int(fields[11]) + int(fields[12])) / TICKS,
+        (int(fields[13]) + int(fields[14])) / TICKS,
+    )
 
 
-def _processes() -> dict[int, tuple[str, int, float]]:
-    found: dict[int, tuple[str, int, float]] = {}
+def _processes() -> dict[int, tuple[str, int, float, float]]:
+    found: dict[int, tuple[str, int, float, float]] = {}
     if not PROC.is_dir():
         return found
     for entry in PROC.iterdir():
@@ -38,16 +44,22 @@ def _processes() -> dict[int, tuple[str, int, float]]:
     return found
 
 
-def _tree(processes: dict[int, tuple[str, int, float]], root: int) -> set[int]:
+def _tree(processes: dict[int, tuple[str, int, float, float]], root: int) -> set[int]:
     members = {root}
     added = True
     while added:
         added = False
-        for pid, (_, ppid, _) in processes.items():
+        for pid, (_, ppid, _, _) in processes.items():
             if ppid in members and pid not in members:
                 members.add(pid)
                 added = True
     return members
+
+
+def tree(root: int) -> set[int]:
+    """The pids of `root` and its live descendants."""
+    processes = _processes()
+    return {pid for pid in _tree(processes, root) if pid in processes}
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -73,15 +85,17 @@ class Sample:
 
 def sample(trees: dict[str, int]) -> Sample:
     """CPU seconds of each process in `trees` with its live descendants, of this process alone
-    (`bench`), and of the known services."""
+    (`bench`), and of the known services. A tree also counts the descendants that exited and were
+    waited for (as Postfix's short-lived children are), through their parents' children times."""
     processes = _processes()
     groups: dict[str, float] = {}
     for label, root in trees.items():
-        groups[label] = sum(processes[p][2] for p in _tree(processes, root) if p in processes)
+        members = [processes[p] for p in _tree(processes, root) if p in processes]
+        groups[label] = sum(own + reaped for _, _, own, reaped in members)
     own = processes.get(os.getpid())
     if own is not None:
         groups["bench"] = own[2]
-    for name, _, seconds in processes.values():
+    for name, _, seconds, _ in processes.values():
         service = SERVICES.get(name)
         if service is not None:
             groups[service] = groups.get(service, 0.0) + seconds

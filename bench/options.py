@@ -19,6 +19,7 @@ class Options:
     worker_threads: int
     timeout: float
     keep: bool
+    compare_postfix: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -52,12 +53,21 @@ def parse_args(argv: list[str] | None = None) -> Options:
         action="store_true",
         help="keep the temporary directory, the databases and the vhost afterwards",
     )
+    parser.add_argument(
+        "--compare-postfix",
+        action="store_true",
+        help="outgoing by SMTP only: then drive a private local Postfix relaying to a fresh sink with the "
+        "same clients and messages, and print both figures and their ratios",
+    )
     args = parser.parse_args(argv)
     for name in ("messages", "clients", "per_connection", "size", "worker_processes", "worker_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.via == "api" and args.direction != "outgoing":
         parser.error("--via api submits outgoing mail; it cannot be combined with --direction incoming")
+    if args.compare_postfix and (args.direction != "outgoing" or args.via != "smtp"):
+        other = f"--direction {args.direction}" if args.direction != "outgoing" else f"--via {args.via}"
+        parser.error(f"--compare-postfix compares outgoing submission by SMTP only; it cannot be combined with {other}")
     return Options(
         backend=args.backend,
         direction=args.direction,
@@ -70,4 +80,5 @@ def parse_args(argv: list[str] | None = None) -> Options:
         worker_threads=args.worker_threads,
         timeout=args.timeout,
         keep=args.keep,
+        compare_postfix=args.compare_postfix,
     )

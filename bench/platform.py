@@ -3,6 +3,7 @@ and its role processes with their logs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -240,9 +242,15 @@ def log_errors(roles: list[RoleProcess]) -> LoggedErrors:
     return found
 
 
-def stop_roles(roles: list[RoleProcess]) -> list[tuple[RoleProcess, int]]:
-    """SIGTERM every role at once, then wait (each is killed after 20 s); their exit codes."""
+def stop_roles(roles: list[RoleProcess], timeout: float = 20.0) -> list[tuple[RoleProcess, int]]:
+    """SIGTERM every role at once, then wait (each is killed after `timeout`); their exit codes."""
     for role in roles:
         if role.process.poll() is None:
             role.process.send_signal(signal.SIGTERM)
-    return [(role, role.stop(timeout=20.0)) for role in roles]
+    # Wait here rather than in RoleProcess.stop, which sends a second SIGTERM to a role still
+    # running: one that has already restored the default handler while shutting down dies of it.
+    deadline = time.monotonic() + timeout
+    for role in roles:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            role.process.wait(max(0.0, deadline - time.monotonic()))
+    return [(role, role.stop(timeout=timeout)) for role in roles]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from dataclasses import dataclass
 
 from bench import cpu
 from bench.driver import Driver
 from bench.options import Options
+from bench.sink import TimingHandler
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,9 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
 
-def report(options: Options, result: Result) -> str:
-    """Print the figures; returns the one-line summary."""
+def report(options: Options, result: Result, label: str | None = None) -> str:
+    """Print the figures; returns the one-line summary. It names the platform's backend and
+    settings, or starts with `label` for another system (Postfix)."""
     p50, p99 = result.percentile(50), result.percentile(99)
     print()
     print(f"sent:       {result.sent} messages by {options.clients} clients")
@@ -101,15 +104,17 @@ def report(options: Options, result: Result) -> str:
             f"latency:    p50 {_ms(p50)} ms, p99 {_ms(p99)} ms, max {result.latencies_ms[-1]:.0f} ms "
             "(accepted → at the sink)"
         )
-    summary = (
-        f"backend={options.backend} direction={options.direction} via={options.via} "
+    summary = f"{label} " if label else f"backend={options.backend} "
+    summary += (
+        f"direction={options.direction} via={options.via} "
         f"messages={options.messages} clients={options.clients} "
         f"per-connection={options.per_connection} size={options.size} "
     )
-    if options.backend == "mariadb":
+    if label is None and options.backend == "mariadb":
         summary += f"worker-processes={options.worker_processes} "
+    if label is None:
+        summary += f"worker-threads={options.worker_threads} "
     summary += (
-        f"worker-threads={options.worker_threads} "
         f"accepted/s={result.accepted_per_second:.1f} delivered/s={result.delivered_per_second:.1f} "
         f"p50={_ms(p50)}ms p99={_ms(p99)}ms"
     )
@@ -141,3 +146,51 @@ def report_cpu(before: cpu.Sample, after: cpu.Sample, messages: int) -> float | 
     cores = os.cpu_count() or 1
     print(f"            the machine was {percent:.0f}% busy ({cores} cores) from first MAIL to last arrival")
     return percent
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One system's run: its figures, its summary line, and whether every message got through."""
+
+    result: Result
+    summary: str
+    ok: bool
+
+
+def send_and_measure(
+    options: Options, driver: Driver, handler: TimingHandler, trees: dict[str, int], label: str | None = None
+) -> Measured:
+    """Send every message, wait for the sink, print the figures and the CPU per message of `trees`."""
+    cpu_before = cpu.sample(trees)
+    driver.run()
+    accepted_ids = {s.number for s in driver.sent if s.accepted is not None and s.error is None}
+    print(f"submission done: {len(accepted_ids)} accepted; waiting for the sink", flush=True)
+    arrived = handler.wait_for_ids(accepted_ids, options.timeout)
+    cpu_after = cpu.sample(trees)
+    if arrived < len(accepted_ids):
+        print(f"timed out after {options.timeout:.0f} s: {arrived} of {len(accepted_ids)} arrived")
+    # Give late duplicates a moment to show up before counting them.
+    time.sleep(1.0)
+    result = measure(driver, handler.snapshot(), handler.duplicates)
+    summary = report(options, result, label)
+    busy = report_cpu(cpu_before, cpu_after, max(1, result.delivered))
+    if busy is not None:
+        summary += f" machine-cpu={busy:.0f}%"
+    ok = result.refused == 0 and result.failed == 0 and arrived == len(accepted_ids) and result.accepted > 0
+    return Measured(result, summary, ok)
+
+
+def compare(options: Options, platform: Result, postfix: Result) -> str:
+    """The last line of `--compare-postfix`: both systems' rates and the platform's share of Postfix's."""
+
+    def ratio(ours: float, theirs: float) -> str:
+        return f"{ours / theirs:.2f}" if theirs > 0 else "n/a"
+
+    return (
+        f"compare backend={options.backend} messages={options.messages} clients={options.clients} "
+        f"per-connection={options.per_connection} size={options.size} "
+        f"platform accepted/s={platform.accepted_per_second:.1f} delivered/s={platform.delivered_per_second:.1f} "
+        f"postfix accepted/s={postfix.accepted_per_second:.1f} delivered/s={postfix.delivered_per_second:.1f} "
+        f"ratio accepted={ratio(platform.accepted_per_second, postfix.accepted_per_second)} "
+        f"delivered={ratio(platform.delivered_per_second, postfix.delivered_per_second)}"
+    )

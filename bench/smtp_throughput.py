@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import cpu
+from bench import cpu, postfix
 from bench.driver import Driver
 from bench.options import Options, parse_args
 from bench.platform import (
@@ -30,7 +30,7 @@ from bench.platform import (
     start_roles,
     stop_roles,
 )
-from bench.results import measure, report, report_cpu
+from bench.results import Result, compare, send_and_measure
 from bench.sink import TimingSink
 from tests.support.dns_server import DNSServer
 from tests.support.processes import RoleProcess, free_port, wait_for_port
@@ -55,7 +55,10 @@ def run(options: Options) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="postal-bench-"))
     env = Environment(workdir)
     outcome = Outcome()
+    compared: postfix.PostfixRun | None = None
     try:
+        if options.compare_postfix:
+            postfix.ensure_installed()
         with fakes() as (dns_server, sink):
             if options.backend == "mariadb":
                 create_vhost(env)
@@ -91,14 +94,24 @@ def run(options: Options) -> int:
                         print(f"  {count} × {line}", file=sys.stderr)
                 if not outcome.ok:
                     print("logs:", *(str(role.log_path) for role in roles), sep="\n  ", file=sys.stderr)
+        if options.compare_postfix:
+            # The same clients and messages, to a private Postfix relaying to a fresh sink.
+            compared = postfix.run_postfix(options, workdir / "postfix")
     except BenchFailed as exc:
         outcome.ok = False
         print(f"error: {exc}", file=sys.stderr)
     finally:
-        cleanup(options, env, keep_files=options.keep or not outcome.ok)
+        both_ok = outcome.ok and (compared is not None and compared.ok if options.compare_postfix else True)
+        cleanup(options, env, keep_files=options.keep or not both_ok)
     if outcome.summary:
         print()
         print(outcome.summary)
+    if compared is not None:
+        print(compared.summary)
+        if outcome.result is not None:
+            print(compare(options, outcome.result, compared.result))
+    if options.compare_postfix and (compared is None or not compared.ok):
+        return 1
     return 0 if outcome.ok else 1
 
 
@@ -106,6 +119,7 @@ def run(options: Options) -> int:
 class Outcome:
     ok: bool = False
     summary: str = ""
+    result: Result | None = None
 
 
 def drive(
@@ -135,22 +149,8 @@ def drive(
     )
     trees = {role.log_path.stem: role.process.pid for role in roles}
     driver = Driver(options, web_port if options.via == "api" else smtp_port, account)
-    cpu_before = cpu.sample(trees)
-    driver.run()
-    accepted_ids = {s.number for s in driver.sent if s.accepted is not None and s.error is None}
-    print(f"submission done: {len(accepted_ids)} accepted; waiting for the sink", flush=True)
-    arrived = sink.handler.wait_for_ids(accepted_ids, options.timeout)
-    cpu_after = cpu.sample(trees)
-    if arrived < len(accepted_ids):
-        print(f"timed out after {options.timeout:.0f} s: {arrived} of {len(accepted_ids)} arrived")
-    # Give late duplicates a moment to show up before counting them.
-    time.sleep(1.0)
-    result = measure(driver, sink.handler.snapshot(), sink.handler.duplicates)
-    outcome.summary = report(options, result)
-    busy = report_cpu(cpu_before, cpu_after, max(1, result.delivered))
-    if busy is not None:
-        outcome.summary += f" machine-cpu={busy:.0f}%"
-    outcome.ok = result.refused == 0 and result.failed == 0 and arrived == len(accepted_ids) and result.accepted > 0
+    measured = send_and_measure(options, driver, sink.handler, trees)
+    outcome.summary, outcome.ok, outcome.result = measured.summary, measured.ok, measured.result
 
 
 def cleanup(options: Options, env: Environment, keep_files: bool) -> None:
