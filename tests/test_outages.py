@@ -147,11 +147,12 @@ def test_kill_9_of_the_smtp_server_and_of_the_scheduler_loses_nothing(platform: 
     platform.start()
     load = Load(platform.smtp_port, smtp_key, clients=4, pause=0.01).start()
     for role in ("smtp-server", "scheduler", "smtp-server"):
-        time.sleep(chance.uniform(1.0, 4.0))
+        # Each kill lands at a random moment once mail is flowing (counted, not timed: a busy
+        # machine is slower, not wrong).
+        load.wait_for_accepted(len(load.ledger.accepted) + chance.randint(5, 30), timeout=120)
         platform.kill(role)
         time.sleep(chance.uniform(0.0, 1.0))
         platform.start(role)
-    time.sleep(3)
+    load.wait_for_accepted(len(load.ledger.accepted) + 10, timeout=120)
     ledger = load.stop()
-    assert len(ledger.accepted) > 50
     check_everything_accepted_arrives_once(ledger, smtp_sink, platform)

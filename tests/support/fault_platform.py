@@ -134,6 +134,13 @@ class Load:
             thread.start()
         return self
 
+    def wait_for_accepted(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.ledger.accepted) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.ledger.accepted)} of {count} messages accepted after {timeout} s")
+            time.sleep(0.05)
+
     def stop(self) -> Ledger:
         self._stop.set()
         for thread in self._threads:

@@ -7,6 +7,7 @@ import dataclasses
 from collections import Counter
 from typing import Any
 
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -32,6 +33,8 @@ def known_values(installation: Installation) -> dict[str, str]:
     return {"org": "acme", "server": "main", "uuid": str(domain), "user": str(user)}
 
 
+# Every operation of the API, several examples each: minutes on a busy machine.
+@pytest.mark.timeout(900)
 def test_generated_requests_never_fail_on_our_side(installation: Installation) -> None:
     config = replace(installation.runtime.config, api={"rate_limit_per_minute": 0})
     runtime = dataclasses.replace(installation.runtime, config=config)
