@@ -103,6 +103,15 @@ class ServerCache:
         """The live (not deleted) server, or None."""
         return self.get_many([server_id]).get(server_id)
 
+    def cached(self, server_id: int) -> tuple[bool, ServerState | None]:
+        """(True, the server or None) when a fresh entry is at hand, else (False, None): never
+        reads the database, so an event loop may ask without handing the look-up to a thread."""
+        with self._lock:
+            entry = self._entries.get(server_id)
+        if entry is None or self.clock() - entry[0] >= self.ttl:
+            return False, None
+        return True, entry[1]
+
     def get_many(self, server_ids: Iterable[int]) -> dict[int, ServerState]:
         now = self.clock()
         found: dict[int, ServerState] = {}

@@ -1,16 +1,28 @@
 """Logging to stdout, one line per event, as text or JSON (`logging.format`), with the request,
-job and message a line is about carried in context variables."""
+job and message a line is about carried in context variables.
+
+When stdout is a pipe, a socket or a file (a service's log collector), lines are formatted where
+they are logged and written by a thread of their own (`BackgroundOutput`): a collector that reads
+slowly then fills a queue instead of stopping the SMTP server's event loop, or every thread that
+logs, in the middle of a write. A terminal, and anything without a file descriptor (a test's
+captured output), is written at once, in order with what the program prints.
+"""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import logging.handlers
+import os
+import queue
+import stat
 import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from core.config import Config
 from core.errors import ConfigError
@@ -95,11 +107,121 @@ def formatter(kind: str) -> logging.Formatter:
     return JSONFormatter() if kind == "json" else TextFormatter()
 
 
+class BackgroundOutput(logging.handlers.QueueHandler):
+    """Formats each record in the thread that logs it, so that the context variables are that
+    thread's (or task's), and writes the lines from a `QueueListener` thread. A line at ERROR or
+    above is waited for: it is out before the code that logged it goes on (and before a crash
+    that may follow). `close`, which `logging.shutdown` calls at exit, writes what is queued;
+    after it, lines are written at once. A forked child starts a writer of its own."""
+
+    def __init__(self, stream: TextIO, line_formatter: logging.Formatter) -> None:
+        super().__init__(queue.Queue())
+        self.setFormatter(line_formatter)
+        self.writer = logging.StreamHandler(stream)
+        self.writer.setFormatter(logging.Formatter("%(message)s"))  # the line is made already
+        self.listener: logging.handlers.QueueListener | None = None
+        self._start()
+        _BACKGROUND.add(self)
+
+    def _start(self) -> None:
+        self.queue = queue.Queue()
+        self.listener = logging.handlers.QueueListener(self.queue, self.writer)
+        self.listener.start()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared = super().prepare(record)  # the formatted line, as the record's message
+        prepared.stack_info = None  # part of the line already (Python 3.11 leaves it)
+        return prepared
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # (Called with this handler's lock held.)
+        try:
+            line = self.prepare(record)
+        except Exception:
+            self.handleError(record)
+            return
+        if self.listener is None:
+            self.writer.handle(line)
+            return
+        self.enqueue(line)
+        if record.levelno >= logging.ERROR:
+            self.flush()
+
+    def flush(self) -> None:
+        """Wait until every line handed in so far is written."""
+        if self.listener is not None:
+            assert isinstance(self.queue, queue.Queue)
+            self.queue.join()
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            listener, self.listener = self.listener, None
+            if listener is not None:
+                listener.stop()  # writes what is queued first
+        finally:
+            self.release()
+        self.writer.flush()
+        super().close()
+
+    def _before_fork(self) -> None:
+        # Nothing half written, and no writer thread in the middle of a write, at the fork.
+        self.acquire()
+        self.flush()
+
+    def _after_fork_in_child(self) -> None:
+        self.createLock()  # (the parent's lock is held by its forking thread)
+        if self.listener is not None:
+            self._start()  # the parent's writer thread is not in the child
+
+
+_BACKGROUND: weakref.WeakSet[BackgroundOutput] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for handler in list(_BACKGROUND):
+        handler._before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for handler in list(_BACKGROUND):
+        handler.release()
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_BACKGROUND):
+        handler._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
+
+
+def may_block(stream: TextIO) -> bool:
+    """True when `stream` is a pipe, a socket or a file: written by a reader we do not control."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation)
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISREG(mode)
+
+
+def output_handler(stream: TextIO, line_formatter: logging.Formatter) -> logging.Handler:
+    """Where the lines go: in the background when `stream` may block, else at once."""
+    if may_block(stream):
+        return BackgroundOutput(stream, line_formatter)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(line_formatter)
+    return handler
+
+
 def setup_logging(config: Config | None = None, level: str | None = None) -> None:
     chosen = level or (config.logging.level if config else "info")
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(formatter(config.logging.format.lower() if config else "text"))
+    handler = output_handler(sys.stdout, formatter(config.logging.format.lower() if config else "text"))
     root = logging.getLogger()
+    for old in root.handlers:
+        if isinstance(old, BackgroundOutput):
+            old.close()  # its queue written, its thread ended
     root.handlers[:] = [handler]
     root.setLevel(chosen.upper())
     if config is not None and not config.logging.enabled:

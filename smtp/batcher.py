@@ -2,7 +2,10 @@
 
 While a batch is being written, new submissions wait; when it is done they all go in the next
 batch. An idle server therefore writes each message at once, and a busy one writes many per
-transaction (DESIGN §10: the per-message budget is about 2 ms).
+transaction (DESIGN §10: the per-message budget is about 2 ms). A batch costs a dozen
+statements, two commits and a thread hand-off whatever its size, so a batch is started at the
+end of the event loop's current round rather than by the first submission in it: the messages
+whose data ended in the same round go together, at no cost in latency.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Batcher(Generic[In, Out]):
         self._concurrency = concurrency
         self._pending: list[tuple[In, asyncio.Future[Out]]] = []
         self._running = 0
+        self._kick_scheduled = False
 
     async def drain(self, timeout: float) -> bool:
         """Wait until every submitted item has its result (at shutdown); False on timeout."""
@@ -42,12 +46,17 @@ class Batcher(Generic[In, Out]):
         return True
 
     async def submit(self, item: In) -> Out:
-        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Out] = loop.create_future()
         self._pending.append((item, future))
-        self._kick()
+        if not self._kick_scheduled:
+            # Callbacks scheduled now run after everything already due in this round.
+            self._kick_scheduled = True
+            loop.call_soon(self._kick)
         return await future
 
     def _kick(self) -> None:
+        self._kick_scheduled = False
         while self._pending and self._running < self._concurrency:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
             self._running += 1

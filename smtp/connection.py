@@ -316,7 +316,8 @@ class SMTPConnection(SMTP):
                 await self.push(replies.R500_LINE_TOO_LONG)
                 continue
             line = line.rstrip(b"\r\n")
-            log.debug("%s >> %r", self.client_ip(), sanitize(line))
+            if log.isEnabledFor(logging.DEBUG):  # (the arguments cost more than the check)
+                log.debug("%s >> %r", self.client_ip(), sanitize(line))
             word, _, rest = line.partition(b" ")
             method = self.commands.get(word.decode("ascii", errors="replace").upper())
             if method is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from email.utils import formatdate
 
 import dns.exception
@@ -136,7 +137,10 @@ class Handler(AuthMechanisms):
             return replies.R550_LOOP
         parts = self._submissions(envelope, recipients, auth, raw, tls_active(server))
         try:
-            results = await asyncio.gather(*(self.batcher.submit(part) for part in parts))
+            if len(parts) == 1:  # the usual case, without a task per part
+                results = [await self.batcher.submit(parts[0])]
+            else:
+                results = await asyncio.gather(*(self.batcher.submit(part) for part in parts))
         except Exception:
             # Already logged by the batcher; the client keeps the message and tries again.
             return replies.R451_TEMPORARY
@@ -183,7 +187,7 @@ class Handler(AuthMechanisms):
     async def _received_header(self, session: Session, auth: Authenticated | None) -> bytes:
         """`Received: from <helo> (<rDNS> [<ip>]) by <hostname> with SMTP; <date>` (reference §5);
         without the `from` part when the authenticated server asks for privacy."""
-        date = formatdate()
+        date = _now_for_header()
         if auth is not None and await self._privacy_mode(auth.server_id):
             return f"Received: by {self.hostname} with SMTP; {date}\r\n".encode()
         peer = client_ip(session)
@@ -195,6 +199,10 @@ class Handler(AuthMechanisms):
         return f"Received: from {helo} ({rdns} [{peer}]) by {self.hostname} with SMTP; {date}\r\n".encode()
 
     async def _privacy_mode(self, server_id: int) -> bool:
+        # The server is cached for a few seconds: a thread (and the database) only on a miss.
+        found, state = self.runtime.servers.cached(server_id)
+        if found:
+            return state is not None and bool(state.server.privacy_mode)
         try:
             state = await asyncio.to_thread(self.runtime.servers.get, server_id)
         except Exception:
@@ -212,11 +220,24 @@ class Handler(AuthMechanisms):
         return ip
 
 
+_date: tuple[int, str] = (0, "")
+
+
+def _now_for_header() -> str:
+    """The date of a Received header (RFC 5322 format, to the second), made once a second."""
+    global _date  # noqa: PLW0603 (a one-entry cache of the event loop's thread)
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, formatdate(second))
+    return _date[1]
+
+
 def _accepted(
     parts: list[Submission | IncomingSubmission], results: list[Accepted | SubmissionRejected], tls: str
 ) -> None:
     """Count the messages accepted as Postal does (one per recipient, by type) and log each with
-    its id."""
+    its id (a recipient's copy is a message of its own, with its own id, as in Postal)."""
+    logging_info = log.isEnabledFor(logging.INFO)
     for part, result in zip(parts, results, strict=True):
         if isinstance(part, Submission):
             kinds = ["outgoing"] * len(part.rcpt_to)
@@ -224,7 +245,7 @@ def _accepted(
             kinds = ["bounce" if r.bounce else "incoming" for r in part.recipients]
         for kind in kinds:
             metrics.SMTP_MESSAGES.labels(type=kind, tls=tls).inc()
-        if isinstance(result, Accepted):
+        if logging_info and isinstance(result, Accepted):
             for rcpt_to, message_id, _token in result.messages:
                 with log_context(message_id=message_id, server_id=part.server_id):
                     log.info(

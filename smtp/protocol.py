@@ -19,6 +19,7 @@ from smtp import replies
 from smtp.connection import ServerState, SMTPConnection
 from smtp.data import read_message
 from smtp.handler import Handler
+from smtp.paths import parse_path
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class PostalSMTP(SMTPConnection):
             "RCPT": self.smtp_RCPT,
             "DATA": self.smtp_DATA,
         }
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd's parse, without building a token tree for the usual `<local@domain>`.
+        return parse_path(arg, self.local_part_limit)
 
     def _set_post_data_state(self) -> None:
         super()._set_post_data_state()

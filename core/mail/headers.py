@@ -15,7 +15,11 @@ _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 
 def normalise_line_endings(raw: bytes) -> bytes:
     """CRLF everywhere: what SMTP sends on the wire, and what DKIM signs."""
-    return _BARE_LF.sub(b"\r\n", raw) if b"\n" in raw else raw
+    # Every LF has its CR exactly when there are as many CRLFs as LFs; two counts in C take a
+    # tenth of the time of the look-behind search over a message that needs no change.
+    if raw.count(b"\n") == raw.count(b"\r\n"):
+        return raw
+    return _BARE_LF.sub(b"\r\n", raw)
 
 
 def split_raw(raw: bytes) -> tuple[bytes, bytes]:

@@ -78,15 +78,18 @@ def _domain_for(state: ServerState, address: str) -> Domain | None:
     return domain if domain is not None else state.any_domain
 
 
-def authenticated_domain(state: ServerState, headers: EmailMessage) -> Domain | None:
+def authenticated_domain(
+    state: ServerState, headers: EmailMessage, from_addresses: list[str] | None = None
+) -> Domain | None:
     """The verified domain that authorises the From (or, with allow_sender, the Sender) header.
 
     Every address in the header must be authorised; the first one's domain is returned
-    (reference §3.1: the server's own domains win over the organization's).
+    (reference §3.1: the server's own domains win over the organization's). `from_addresses`:
+    the From header's addresses when the caller has them already.
     """
     names = ["From"] + (["Sender"] if state.server.allow_sender else [])
     for name in names:
-        found = addresses(headers, name)
+        found = from_addresses if name == "From" and from_addresses is not None else addresses(headers, name)
         if not found:
             continue
         domains = [_domain_for(state, address) for address in found]
@@ -141,7 +144,8 @@ def submit_outgoing_many(runtime: Runtime, submissions: Sequence[Submission]) ->
             results[index] = ServerSuspended()
             continue
         headers = parse_headers(split_raw(sub.raw)[0])
-        domain = authenticated_domain(state, headers)
+        from_addresses = addresses(headers, "From")
+        domain = authenticated_domain(state, headers, from_addresses)
         if domain is None:
             results[index] = UnauthenticatedFrom()
             continue
@@ -156,7 +160,7 @@ def submit_outgoing_many(runtime: Runtime, submissions: Sequence[Submission]) ->
                 index=index,
                 submission=sub,
                 raw=raw,
-                from_addresses=addresses(headers, "From"),
+                from_addresses=from_addresses,
                 domain_id=domain.id,
                 subject=subject[:200] if subject else None,
                 message_id=found_id,

@@ -6,8 +6,9 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core.db import Database
@@ -69,26 +70,38 @@ class Authenticated:
     hold: bool
 
 
+# Built once: building a statement costs more than running it (every SMTP AUTH and every API
+# request looks a credential up). Only the columns `Authenticated` needs, without the ORM.
+_LIVE_CREDENTIALS = (
+    select(
+        Credential.id,
+        Credential.key,
+        Credential.last_used_at,
+        Credential.hold,
+        Server.id.label("server_id"),
+        Server.permalink.label("server_permalink"),
+        Server.suspended_at.label("server_suspended_at"),
+        Organization.permalink.label("organization_permalink"),
+        Organization.suspended_at.label("organization_suspended_at"),
+    )
+    .join(Server, Server.id == Credential.server_id)
+    .join(Organization, Organization.id == Server.organization_id)
+    .where(Credential.type == bindparam("b_type"), Server.deleted_at.is_(None), Organization.deleted_at.is_(None))
+)
+_BY_KEY = _LIVE_CREDENTIALS.where(Credential.key == bindparam("b_key"))
+_BY_SERVER = _LIVE_CREDENTIALS.where(
+    Organization.permalink == bindparam("b_organization"), Server.permalink == bindparam("b_server")
+).order_by(Credential.id)
+_MARK_USED = update(Credential).where(Credential.id == bindparam("b_id")).values(last_used_at=bindparam("b_now"))
+
+
 def authenticate_key(db: Database, key: str, type_: CredentialType) -> Authenticated | None:
     """The credential of type `type_` whose key is `key`, or None; marks it used (Postal's `use`)."""
     if not key:
         return None
-    with db.transaction() as session:
-        row = session.execute(
-            select(Credential, Server, Organization)
-            .join(Server, Server.id == Credential.server_id)
-            .join(Organization, Organization.id == Server.organization_id)
-            .where(
-                Credential.key == key,
-                Credential.type == type_,
-                Server.deleted_at.is_(None),
-                Organization.deleted_at.is_(None),
-            )
-        ).first()
-        if row is None:
-            return None
-        credential, server, org = row
-        return _use(session, credential, server, org)
+    with db.engine.begin() as conn:
+        row = conn.execute(_BY_KEY, {"b_key": key, "b_type": type_}).first()
+        return None if row is None else _use(conn, row)
 
 
 def authenticate_server_credential(
@@ -103,33 +116,28 @@ def authenticate_server_credential(
     the client shows it knows a key without sending it, so the keys are tried one by one."""
     if not organization_permalink or not server_permalink:
         return None
-    with db.transaction() as session:
-        rows = session.execute(
-            select(Credential, Server, Organization)
-            .join(Server, Server.id == Credential.server_id)
-            .join(Organization, Organization.id == Server.organization_id)
-            .where(
-                Organization.permalink == organization_permalink,
-                Server.permalink == server_permalink,
-                Credential.type == type_,
-                Server.deleted_at.is_(None),
-                Organization.deleted_at.is_(None),
-            )
-            .order_by(Credential.id)
-        ).all()
-        for credential, server, org in rows:
-            if proves(credential.key):
-                return _use(session, credential, server, org)
+    with db.engine.begin() as conn:
+        parameters = {"b_organization": organization_permalink, "b_server": server_permalink, "b_type": type_}
+        for row in conn.execute(_BY_SERVER, parameters).all():
+            if proves(row.key):
+                return _use(conn, row)
     return None
 
 
-def _use(session: Session, credential: Credential, server: Server, org: Organization) -> Authenticated:
-    """Marks `credential` used and says whom it speaks for. One write per authentication at most
-    once a minute: the UI only shows coarse usage."""
+def _use(conn: Connection, row: Any) -> Authenticated:
+    """Marks the credential of `row` (of `_LIVE_CREDENTIALS`) used and says whom it speaks for.
+    One write per authentication at most once a minute: the UI only shows coarse usage."""
     now = utcnow()
-    if credential.last_used_at is None or now - credential.last_used_at > timedelta(minutes=1):
-        session.execute(update(Credential).where(Credential.id == credential.id).values(last_used_at=now))
-    return authenticated(credential, server, org)
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        conn.execute(_MARK_USED, {"b_id": row.id, "b_now": now})
+    return Authenticated(
+        credential_id=row.id,
+        server_id=row.server_id,
+        organization_permalink=row.organization_permalink,
+        server_permalink=row.server_permalink,
+        suspended=row.server_suspended_at is not None or row.organization_suspended_at is not None,
+        hold=bool(row.hold),
+    )
 
 
 def authenticated(credential: Credential, server: Server, org: Organization) -> Authenticated:
