@@ -59,7 +59,10 @@ def test_without_queues_a_worker_takes_the_base_queues_and_its_hosts_pools(
             time.sleep(0.1)
         assert {*BASE_QUEUES, "outgoing-local"} <= set(worker.consumers)
         assert "outgoing-remote" not in worker.consumers
+        # Each consumer thread declares its queue when it first connects, which may take a moment.
         for name in (*BASE_QUEUES, "outgoing-local"):
+            while not queue_exists(config, name) and time.monotonic() < deadline + 20:
+                time.sleep(0.2)
             assert queue_exists(config, name), name
     finally:
         stop.set()
