@@ -18,6 +18,7 @@ from typing import Any
 import dramatiq
 import pika
 from dramatiq.broker import MessageProxy
+from dramatiq.brokers.rabbitmq import RabbitmqBroker as DramatiqRabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 from sqlalchemy.exc import OperationalError
@@ -49,6 +50,13 @@ ACTOR_MAINTENANCE = "run_maintenance_task"
 # How long publishing fails at once after the broker could not be reached (the requeuer, which
 # runs every few seconds, publishes what was left unpublished meanwhile).
 RETRY_BROKER_AFTER_SECONDS = 5.0
+
+HEARTBEAT_SECONDS = 60
+# pika answers the server's heartbeats only while a connection is in use. A thread's own
+# connection (for publishing and declaring) left idle past the heartbeat timeout is closed by
+# RabbitMQ ("missed heartbeats from client"), and its next use, or closing it at shutdown, meets
+# a dead socket. So one idle this long is closed first and a new one opened.
+IDLE_CONNECTION_SECONDS = HEARTBEAT_SECONDS / 2
 
 
 class BrokerUnavailable(PostalError):
@@ -119,7 +127,7 @@ def rabbitmq_parameters(config: Config) -> dict[str, object]:
         "virtual_host": mq.vhost,
         "credentials": pika.PlainCredentials(mq.username, mq.password),
         "ssl_options": ssl_options,
-        "heartbeat": 60,
+        "heartbeat": HEARTBEAT_SECONDS,
         "connection_attempts": 3,
         "retry_delay": 1,
         "blocked_connection_timeout": 30,
@@ -136,8 +144,6 @@ def create_broker(config: Config, *, allow_embedded: bool) -> dramatiq.Broker:
             )
         broker: dramatiq.Broker = StubBroker(middleware=_middleware())
     else:
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
         broker = RabbitmqBroker(
             parameters=[rabbitmq_parameters(config)],
             middleware=_middleware(),
@@ -145,6 +151,64 @@ def create_broker(config: Config, *, allow_embedded: bool) -> dramatiq.Broker:
         )
     dramatiq.set_broker(broker)
     return broker
+
+
+class RabbitmqBroker(DramatiqRabbitmqBroker):
+    """Dramatiq's RabbitMQ broker, without connections that idle until the server drops them.
+
+    Dramatiq keeps a connection per thread for publishing and declaring. A consumer thread opens
+    one only to declare its queue and then consumes through a connection of its own, and a
+    thread that published once may not publish again for hours. Here the connection a consumer
+    thread declared with is closed at once, one idle for `IDLE_CONNECTION_SECONDS` is replaced
+    at its next use, and at shutdown one idle past the heartbeat timeout is left to close with
+    the process rather than touched."""
+
+    def __init__(self, *args: Any, clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+        self._last_used: dict[int, float] = {}  # id(connection) -> when its thread last used it
+
+    def _fresh_channel(self) -> Any:
+        now = self._clock()
+        connection = getattr(self.state, "connection", None)
+        if connection is not None and now - self._last_used.get(id(connection), now) > IDLE_CONNECTION_SECONDS:
+            self.release_thread_connection()
+        channel = DramatiqRabbitmqBroker.channel.fget(self)  # type: ignore[attr-defined]
+        self._last_used[id(self.state.connection)] = now
+        return channel
+
+    channel = property(_fresh_channel, None, DramatiqRabbitmqBroker.channel.fdel)  # type: ignore[attr-defined]
+
+    def release_thread_connection(self) -> None:
+        """Close this thread's own connection, if it has one; its next use opens another."""
+        connection = getattr(self.state, "connection", None)
+        if connection is not None:
+            self._last_used.pop(id(connection), None)
+            # `close` may have dropped them from the broker's sets; Dramatiq's deleters expect them there.
+            self.connections.add(connection)
+            channel = getattr(self.state, "channel", None)
+            if channel is not None:
+                self.channels.add(channel)
+        del self.connection
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
+        consumer = super().consume(queue_name, prefetch, timeout)
+        self.release_thread_connection()
+        return consumer
+
+    def close(self) -> None:
+        now = self._clock()
+        for connection in list(self.connections):
+            if now - self._last_used.get(id(connection), now) > HEARTBEAT_SECONDS:
+                self.connections.discard(connection)
+                self.channels.difference_update([c for c in self.channels if c.connection is connection])
+        super().close()
+
+
+def release_thread_connection(broker: dramatiq.Broker) -> None:
+    """Close the calling thread's publishing connection (a thread that is done publishing)."""
+    if isinstance(broker, RabbitmqBroker):
+        broker.release_thread_connection()
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,14 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Connection, bindparam, case, func, select
 from sqlalchemy.engine import Engine
 
 from models.base import table, utcnow
 from models.queued_message import QueuedMessage
 from models.webhook import WebhookRequest
+
+QM = table(QueuedMessage)
 
 # `_created` series double every counter for no use in these dashboards.
 disable_created_metrics()
@@ -139,9 +141,9 @@ class PostalNames(Collector):
 
 
 class QueueCollector(Collector):
-    """Gauges of the database queue, read on scrape with two grouped queries: the messages
-    waiting per broker queue (so per IP pool) by state, how long the oldest ready one has
-    waited, and the webhook requests pending."""
+    """Gauges of the database queue, read on scrape from its indexes: the messages waiting per
+    broker queue (so per IP pool) by state, how long the oldest ready one has waited, and the
+    webhook requests pending."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
@@ -164,20 +166,13 @@ class QueueCollector(Collector):
             "Webhook requests not yet delivered, by state (ready, retrying, processing)",
             labels=["state"],
         )
-        qm = table(QueuedMessage)
-        wr = table(WebhookRequest)
-        with self.engine.connect() as conn:
-            state = _state(qm.c.locked_at, qm.c.retry_after, now).label("state")
-            rows = conn.execute(
-                select(qm.c.queue, state, func.count(), func.min(qm.c.created_at)).group_by(qm.c.queue, state)
-            ).all()
+        with self.engine.connect() as conn, conn.begin():  # one snapshot for every count
+            counts, firsts = _queue_states(conn, now)
+            wr = table(WebhookRequest)
             hook_state = _state(wr.c.locked_at, wr.c.retry_after, now).label("state")
             hooks = conn.execute(select(hook_state, func.count()).group_by(hook_state)).all()
-        counts: dict[tuple[str, str], float] = {}
-        for queue, row_state, count, first in rows:
-            counts[(queue, row_state)] = float(count)
-            if row_state == "ready" and first is not None:
-                oldest.add_metric([queue, pool_of(queue)], max(0.0, (now - first).total_seconds()))
+        for queue, first in firsts.items():
+            oldest.add_metric([queue, pool_of(queue)], max(0.0, (now - first).total_seconds()))
         for queue in sorted({q for q, _ in counts}):
             for row_state in ("ready", "retrying", "processing"):
                 waiting.add_metric([queue, pool_of(queue), row_state], counts.get((queue, row_state), 0.0))
@@ -187,6 +182,33 @@ class QueueCollector(Collector):
         yield waiting
         yield oldest
         yield webhooks
+
+
+def _queue_states(conn: Connection, now: datetime) -> tuple[dict[tuple[str, str], float], dict[str, datetime]]:
+    """Queued messages per (queue, state), and when the oldest ready one of each queue was
+    queued. Every statement reads `ix_queued_messages_queue_state` or `ix_queued_messages_due`
+    alone, so a scrape stays well under a second with a million rows; a GROUP BY over the
+    state expression would sort the whole table on every scrape."""
+    by_queue = select(QM.c.queue, func.count()).group_by(QM.c.queue)
+    totals: dict[str, int] = {q: n for q, n in conn.execute(by_queue)}
+    processing: dict[str, int] = {q: n for q, n in conn.execute(by_queue.where(QM.c.locked_at.is_not(None)))}
+    counts: dict[tuple[str, str], float] = {}
+    firsts: dict[str, datetime] = {}
+    unlocked = (QM.c.queue == bindparam("b_queue"), QM.c.locked_at.is_(None))
+    for queue, total in totals.items():
+        params = {"b_queue": queue}
+        retrying = conn.execute(select(func.count()).where(*unlocked, QM.c.retry_after > now), params).scalar_one()
+        # Two index ranges: never retried (oldest first in the index), and due again.
+        fresh = conn.execute(select(func.min(QM.c.created_at)).where(*unlocked, QM.c.retry_after.is_(None)), params)
+        again = conn.execute(select(func.min(QM.c.created_at)).where(*unlocked, QM.c.retry_after <= now), params)
+        candidates = [t for t in (fresh.scalar(), again.scalar()) if t is not None]
+        if candidates:
+            firsts[queue] = min(candidates)
+        busy = processing.get(queue, 0)
+        counts[(queue, "processing")] = float(busy)
+        counts[(queue, "retrying")] = float(retrying)
+        counts[(queue, "ready")] = float(max(0, total - busy - retrying))
+    return counts, firsts
 
 
 def _state(locked_at: ColumnElement[Any], retry_after: ColumnElement[Any], now: datetime) -> ColumnElement[str]:

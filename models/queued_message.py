@@ -16,6 +16,10 @@ class QueuedMessage(Timestamps, MainBase):
         Index("ix_queued_messages_due", "locked_at", "retry_after"),
         Index("ix_queued_messages_batch", "batch_key", "ip_address_id"),
         Index("ix_queued_messages_server_message", "server_id", "message_id"),
+        # The requeuer's question (never or long ago published, and due) as one index range.
+        Index("ix_queued_messages_publish", "published_at", "retry_after"),
+        # The queue gauges: counts per queue and state, and the oldest ready row, from the index.
+        Index("ix_queued_messages_queue_state", "queue", "locked_at", "retry_after", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -37,7 +37,10 @@ class WebhookRequest(MainBase):
     """A webhook call still to be made (the history of attempts is in the message database)."""
 
     __tablename__ = "webhook_requests"
-    __table_args__ = (Index("ix_webhook_requests_due", "locked_at", "retry_after"),)
+    __table_args__ = (
+        Index("ix_webhook_requests_due", "locked_at", "retry_after"),
+        Index("ix_webhook_requests_publish", "published_at", "retry_after"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)

@@ -57,6 +57,7 @@ class Scheduler:
         self.leader = False
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def _is_leader(self) -> bool:
         try:
@@ -74,7 +75,8 @@ class Scheduler:
             return
         try:
             if self._is_leader():
-                requeue(self.runtime)
+                # A run ends before the next one is due, so runs never pile up behind it.
+                requeue(self.runtime, budget_seconds=REQUEUE_EVERY_SECONDS * 0.8, stop=self._stopping)
         except BrokerUnavailable as exc:
             log.warning("requeuer: %s; trying again in %d s", exc, REQUEUE_EVERY_SECONDS)
         except OperationalError as exc:
@@ -144,6 +146,7 @@ class Scheduler:
         log.info("scheduler started")
 
     def stop(self) -> None:
+        self._stopping.set()  # a requeuer run in progress ends after its current batch
         self._scheduler.shutdown(wait=True)
         if self.leader:
             try:

@@ -9,6 +9,8 @@ the worker holding the row died: its lease (`locked_at`, renewed while it works)
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 from core.broker import QUEUE_WEBHOOKS, BrokerUnavailable
@@ -23,13 +25,28 @@ REPUBLISH_AFTER = timedelta(minutes=5)
 BATCH = 1000
 
 
-def requeue(runtime: Runtime, republish_after: timedelta = REPUBLISH_AFTER) -> int:
-    """Publish what is due; returns how many jobs were published."""
+def requeue(
+    runtime: Runtime,
+    republish_after: timedelta = REPUBLISH_AFTER,
+    budget_seconds: float | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Publish what is due; returns how many jobs were published. With `budget_seconds` the run
+    ends after the batch that passes it (each table still gets one batch), and with `stop` after
+    the batch in hand once it is set: a backlog of a million rows is published over several
+    runs, each short enough for the scheduler to renew its lease between them and to stop when
+    told."""
     publisher = runtime.require_publisher()
     lease = timedelta(seconds=runtime.config.worker.lease_seconds)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     total = 0
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     for table, fixed_queue in ((queue.QM, None), (REQUESTS, QUEUE_WEBHOOKS)):
-        while True:
+        # Each table gets at least one batch per run, so a long backlog of one starves no other.
+        while not stopped():
             now = runtime.clock()
             rows = queue.due_rows(
                 runtime.db.engine,
@@ -51,7 +68,7 @@ def requeue(runtime: Runtime, republish_after: timedelta = REPUBLISH_AFTER) -> i
                     queue.unpublish(runtime.db.engine, [row_id for row_id, _ in rows], table)
                     raise
                 total += len(rows)
-            if len(rows) < BATCH:
+            if len(rows) < BATCH or (deadline is not None and time.monotonic() >= deadline):
                 break
     if total:
         log.info("requeuer published %d jobs", total)

@@ -153,14 +153,17 @@ def due_rows(
                 .values(locked_by=None, locked_at=None, published_at=None)
             )
         columns = [table.c.id, table.c.queue] if queue_name is None else [table.c.id]
+        # In the order of the `(published_at, retry_after)` index: never published first (NULL
+        # sorts first), the new ones in arrival order, then the stalest. The database walks the
+        # index and stops at `limit`, however many rows wait (ordering by id would sort them all).
         rows = conn.execute(
             select(*columns)
             .where(
-                table.c.locked_at.is_(None),
-                or_(table.c.retry_after.is_(None), table.c.retry_after <= now),
                 or_(table.c.published_at.is_(None), table.c.published_at < stale_publish),
+                or_(table.c.retry_after.is_(None), table.c.retry_after <= now),
+                table.c.locked_at.is_(None),
             )
-            .order_by(table.c.id)
+            .order_by(table.c.published_at, table.c.retry_after, table.c.id)
             .limit(limit)
         ).all()
         ids = [r[0] for r in rows]

@@ -4,5 +4,5 @@ The newest revision of each is named here too, so a process can check that a dat
 date without loading alembic (a test keeps these in step with the revision files).
 """
 
-MAIN_HEAD = "0007"
+MAIN_HEAD = "0008"
 MESSAGE_HEAD = "0002"

@@ -64,6 +64,8 @@ def test_without_queues_a_worker_takes_the_base_queues_and_its_hosts_pools(
             while not queue_exists(config, name) and time.monotonic() < deadline + 20:
                 time.sleep(0.2)
             assert queue_exists(config, name), name
+        # The consumers consume through connections of their own; none is left idle to be dropped.
+        assert [c for c in broker.connections if c.is_open] == []  # type: ignore[attr-defined]
     finally:
         stop.set()
         worker.stop()

@@ -4,6 +4,7 @@ counters moving when mail flows: through a running SMTP server, a processed queu
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 import smtplib
@@ -13,9 +14,11 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
 
 from actors.worker import start_worker
 from core import metrics
@@ -248,3 +251,47 @@ def test_the_grafana_dashboard_reads_only_metrics_that_exist(installation: Insta
         for name in re.findall(r"postal_[a-z_]+", target["expr"])
     }
     assert queried and queried <= samples, queried - samples
+
+
+def test_queue_gauges_count_each_state_of_each_queue(installation: Installation) -> None:
+    # Given five queued rows in two queues: processing, retrying, two ready (one queued an hour
+    # ago, and due again after a retry) and one ready in a pool's queue
+    runtime = installation.runtime
+    for i in range(5):
+        send(installation, f"c{i}@example.net")
+    qm = metrics.QM
+    now = runtime.clock()
+    with runtime.db.engine.begin() as conn:
+        ids = list(conn.scalars(select(qm.c.id).order_by(qm.c.id)))
+        changes: list[dict[str, Any]] = [
+            {"locked_by": "a worker", "locked_at": now},
+            {"retry_after": now + dt.timedelta(minutes=5)},
+            {"retry_after": now - dt.timedelta(minutes=1), "created_at": now - dt.timedelta(hours=1)},
+            {},
+            {"queue": "outgoing-pool2"},
+        ]
+        for row_id, values in zip(ids, changes, strict=True):
+            if values:
+                conn.execute(update(qm).where(qm.c.id == row_id).values(**values))
+
+    # When the queue gauges are scraped
+    text = scrape(metrics.process_registry(runtime.db.engine))
+
+    # Then every state of every queue is counted, and the oldest ready one is the hour-old row
+    states = {
+        (queue, state): value(text, "postal_queued_messages", queue=queue, state=state)
+        for queue in ("outgoing", "outgoing-pool2")
+        for state in ("ready", "retrying", "processing")
+    }
+    assert states == {
+        ("outgoing", "ready"): 2,
+        ("outgoing", "retrying"): 1,
+        ("outgoing", "processing"): 1,
+        ("outgoing-pool2", "ready"): 1,
+        ("outgoing-pool2", "retrying"): 0,
+        ("outgoing-pool2", "processing"): 0,
+    }
+    assert 'postal_queued_messages{pool="pool2",queue="outgoing-pool2",state="ready"} 1.0' in text
+    oldest = value(text, "postal_queued_messages_oldest_ready_seconds", queue="outgoing")
+    assert 3600 <= oldest < 3600 + 600
+    assert 0 <= value(text, "postal_queued_messages_oldest_ready_seconds", queue="outgoing-pool2") < 600

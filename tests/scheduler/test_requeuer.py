@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -13,6 +14,7 @@ from core.broker import BrokerUnavailable, Publisher
 from core.outgoing.submission import Submission, submit
 from models.base import table
 from models.queued_message import QueuedMessage
+from scheduler import requeuer
 from scheduler.requeuer import requeue
 from tests.conftest import Installation
 from tests.support.processes import free_port
@@ -133,3 +135,42 @@ def test_scheduler_lease_has_one_holder_and_passes_on_when_it_lapses(installatio
     assert leases.acquire(engine, "scheduler", "b", now + dt.timedelta(seconds=91), ttl)  # a stopped renewing
     leases.release(engine, "scheduler", "b")
     assert leases.acquire(engine, "scheduler", "a", now + dt.timedelta(seconds=92), ttl)
+
+
+def test_a_run_past_its_budget_ends_after_a_batch_and_the_next_run_goes_on(
+    installation: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(requeuer, "BATCH", 2)
+    ids = queue_rows(installation, 5)
+    published_ids(installation)
+    runtime = installation.runtime
+    with runtime.db.engine.begin() as conn:
+        conn.execute(update(QM).values(published_at=None))
+    assert [requeue(runtime, budget_seconds=0) for _ in range(4)] == [2, 2, 1, 0]
+    assert published_ids(installation) == ids  # the oldest first
+
+
+def test_a_run_told_to_stop_publishes_nothing_more(installation: Installation) -> None:
+    queue_rows(installation, 2)
+    published_ids(installation)
+    runtime = installation.runtime
+    with runtime.db.engine.begin() as conn:
+        conn.execute(update(QM).values(published_at=None))
+    stop = threading.Event()
+    stop.set()
+    assert requeue(runtime, stop=stop) == 0
+    assert requeue(runtime) == 2
+
+
+def test_never_published_rows_go_before_stale_ones(installation: Installation, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(requeuer, "BATCH", 1)
+    ids = queue_rows(installation, 2)
+    published_ids(installation)
+    runtime = installation.runtime
+    with runtime.db.engine.begin() as conn:
+        conn.execute(update(QM).where(QM.c.id == ids[0]).values(published_at=runtime.clock() - dt.timedelta(hours=1)))
+        conn.execute(update(QM).where(QM.c.id == ids[1]).values(published_at=None))
+    assert requeue(runtime, budget_seconds=0) == 1
+    assert published_ids(installation) == [ids[1]]
+    assert requeue(runtime, budget_seconds=0) == 1
+    assert published_ids(installation) == [ids[0]]
