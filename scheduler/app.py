@@ -76,7 +76,7 @@ class Scheduler:
         try:
             if self._is_leader():
                 # A run ends before the next one is due, so runs never pile up behind it.
-                requeue(self.runtime, budget_seconds=REQUEUE_EVERY_SECONDS * 0.8, stop=self._stopping)
+                requeue(self.runtime, budget_seconds=REQUEUE_EVERY_SECONDS * 0.6, stop=self._stopping)
         except BrokerUnavailable as exc:
             log.warning("requeuer: %s; trying again in %d s", exc, REQUEUE_EVERY_SECONDS)
         except OperationalError as exc:
