@@ -55,7 +55,8 @@ SIGNED_HEADERS = frozenset(
 )  # fmt: skip
 
 _WSP = re.compile(rb"[ \t]+")
-_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
+# Runs of white space that are not already a single space (a single space is most of a body's).
+_WSP_RUN = re.compile(rb"\t[ \t]*| [ \t]+")
 _FOLD = re.compile(rb"\r\n(?=[ \t])")
 
 
@@ -80,8 +81,10 @@ def relaxed_header(field: bytes) -> bytes:
 
 def relaxed_body(body: bytes) -> bytes:
     """RFC 6376 §3.4.4 (an empty body stays empty)."""
-    body = _WSP.sub(b" ", body)
-    body = _TRAILING_WSP.sub(b"\r\n", body)
+    if b"\t" in body or b"  " in body:
+        body = _WSP_RUN.sub(b" ", body)
+    # Now no two spaces are adjacent, so one pass removes every line's trailing white space.
+    body = body.replace(b" \r\n", b"\r\n")
     if body.endswith(b" "):
         body = body.rstrip(b" ")
     while body.endswith(b"\r\n\r\n"):

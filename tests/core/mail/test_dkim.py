@@ -9,6 +9,9 @@ from pathlib import Path
 
 import dkim as dkimpy
 import pytest
+from dkim.canonicalization import Relaxed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from core.dns import make_resolver
@@ -34,6 +37,14 @@ def test_relaxed_canonicalisation_follows_rfc_6376() -> None:
     assert dkim.relaxed_body(b"") == b""
     assert dkim.relaxed_body(b"\r\n\r\n") == b""
     assert dkim.relaxed_body(b"no newline at the end") == b"no newline at the end\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=" \tab", max_size=12), max_size=8))
+def test_relaxed_body_is_what_dkimpy_computes(lines: list[str]) -> None:
+    # Bodies of CRLF lines of spaces, tabs and letters (a message body ends with CRLF).
+    body = b"".join(line.encode() + b"\r\n" for line in lines)
+    assert dkim.relaxed_body(body) == Relaxed.canonicalize_body(body)
 
 
 def perl_verify(dns_server: DNSServer, signed: bytes) -> str:
