@@ -10,6 +10,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 
 class FaultProxy:
@@ -22,6 +23,7 @@ class FaultProxy:
         self._listener: socket.socket | None = None
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
         self._lock = threading.Lock()
+        self._holding = threading.Event()
         self.connections = 0
 
     def start(self) -> FaultProxy:
@@ -33,7 +35,8 @@ class FaultProxy:
         return self._listener is not None
 
     def restore(self) -> None:
-        """Listen again on the same port."""
+        """Listen again on the same port (and forward again after `hold`)."""
+        self._holding.clear()
         if self._listener is not None:
             return
         listener = socket.socket()
@@ -42,6 +45,12 @@ class FaultProxy:
         listener.listen(128)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), name="fault-proxy", daemon=True).start()
+
+    def hold(self) -> None:
+        """Forward nothing more, either way, but keep every connection open: what a client sends
+        now is written into its socket and goes nowhere, as when a server hangs or dies with the
+        data unread. `cut` (or `restore`) ends it."""
+        self._holding.set()
 
     def cut(self) -> None:
         """Stop listening (connections are refused) and reset every open connection."""
@@ -52,6 +61,7 @@ class FaultProxy:
             listener.close()
         with self._lock:
             pairs, self._pairs = self._pairs, set()
+            self._holding.clear()  # with the pairs gone: nothing held is forwarded
         for pair in pairs:
             for sock in pair:
                 # Closed with a reset by its pump thread, which this wakes (never closed under it).
@@ -93,6 +103,10 @@ class FaultProxy:
                 with self._lock:
                     if pair not in self._pairs:
                         return
+                    holding = self._holding.is_set()
+                if holding:
+                    time.sleep(0.01)
+                    continue
                 for sock in readable:
                     data = sock.recv(65536)
                     if not data:
