@@ -25,7 +25,7 @@ import dramatiq
 from actors import declare_actors
 from actors.instrumentation import instrument
 from core import metrics
-from core.broker import BASE_QUEUES, Publisher, create_broker, release_thread_connection
+from core.broker import BASE_QUEUES, Publisher, create_broker
 from core.config import Config
 from core.db import Database
 from core.health_server import start_health_server
@@ -62,7 +62,6 @@ def start_worker(
     chosen = list(queues) if queues else default_queues(runtime)
     for name in chosen:
         broker.declare_queue(name)
-    release_thread_connection(broker)  # this thread does not publish
     worker = dramatiq.Worker(broker, queues=None if not queues else set(queues), worker_threads=threads)
     worker.start()
     stop = threading.Event()
@@ -77,7 +76,6 @@ def start_worker(
                         if name not in known:
                             log.info("an address of pool queue %s is on this host now: consuming it", name)
                             broker.declare_queue(name)
-                            release_thread_connection(broker)
                             known.add(name)
                 except Exception:
                     log.exception("could not look for new IP pools")

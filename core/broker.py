@@ -14,6 +14,7 @@ import logging
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -169,15 +170,16 @@ class RabbitmqBroker(DramatiqRabbitmqBroker):
     def __init__(self, *args: Any, clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clock = clock
-        self._last_used: dict[int, float] = {}  # id(connection) -> when its thread last used it
+        # When each connection's thread last used it (weak: Dramatiq drops connections by itself).
+        self._last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     def _fresh_channel(self) -> Any:
         now = self._clock()
         connection = getattr(self.state, "connection", None)
-        if connection is not None and now - self._last_used.get(id(connection), now) > IDLE_CONNECTION_SECONDS:
+        if connection is not None and now - self._last_used.get(connection, now) > IDLE_CONNECTION_SECONDS:
             self.release_thread_connection()
         channel = DramatiqRabbitmqBroker.channel.fget(self)  # type: ignore[attr-defined]
-        self._last_used[id(self.state.connection)] = now
+        self._last_used[self.state.connection] = now
         return channel
 
     channel = property(_fresh_channel, None, DramatiqRabbitmqBroker.channel.fdel)  # type: ignore[attr-defined]
@@ -186,7 +188,6 @@ class RabbitmqBroker(DramatiqRabbitmqBroker):
         """Close this thread's own connection, if it has one; its next use opens another."""
         connection = getattr(self.state, "connection", None)
         if connection is not None:
-            self._last_used.pop(id(connection), None)
             # `close` may have dropped them from the broker's sets; Dramatiq's deleters expect them there.
             self.connections.add(connection)
             channel = getattr(self.state, "channel", None)
@@ -202,16 +203,10 @@ class RabbitmqBroker(DramatiqRabbitmqBroker):
     def close(self) -> None:
         now = self._clock()
         for connection in list(self.connections):
-            if now - self._last_used.get(id(connection), now) > HEARTBEAT_SECONDS:
+            if now - self._last_used.get(connection, now) > HEARTBEAT_SECONDS:
                 self.connections.discard(connection)
                 self.channels.difference_update([c for c in self.channels if c.connection is connection])
         super().close()
-
-
-def release_thread_connection(broker: dramatiq.Broker) -> None:
-    """Close the calling thread's publishing connection (a thread that is done publishing)."""
-    if isinstance(broker, RabbitmqBroker):
-        broker.release_thread_connection()
 
 
 @dataclass(frozen=True)
