@@ -33,14 +33,19 @@ class _Entry(Generic[T]):
     item: T
     done: bool = False
     error: BaseException | None = None
+    # Set when the item is written, or when this thread is to lead the next batch.
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
 class GroupCommit(Generic[T]):
-    """Batches of items from concurrent callers of `submit`, each written by one `Writer` call."""
+    """Batches of items from concurrent callers of `submit`, each written by one `Writer` call.
+
+    Each waiting thread is woken once, by its own event: when its item is written, or when it
+    is to lead the next batch (not all of them after every batch, to look again)."""
 
     max_batch: int = 100
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: list[_Entry[T]] = field(default_factory=list)
     _leading: bool = False
     batches: int = 0
@@ -48,17 +53,18 @@ class GroupCommit(Generic[T]):
     def submit(self, item: T, write: Writer[T]) -> None:
         """Return once `item` is written (by this thread or another); raise what kept it from it."""
         entry = _Entry(item)
-        with self._cond:
+        with self._lock:
             self._pending.append(entry)
-            while self._leading and not entry.done:
-                self._cond.wait()
-            leader = not entry.done
-            if leader:
-                self._leading = True
+            leader = not self._leading
+            self._leading = True
+        if not leader:
+            entry.wake.wait()
+            leader = not entry.done  # woken to lead the next batch
+        if leader:
+            with self._lock:
                 others = [e for e in self._pending if e is not entry]
                 batch = [entry, *others[: self.max_batch - 1]]
                 self._pending = others[self.max_batch - 1 :]
-        if leader:
             self._write(batch, write)
         if entry.error is None:
             return
@@ -74,10 +80,14 @@ class GroupCommit(Generic[T]):
                 raise RuntimeError(f"the writer answered for {len(results)} of {len(batch)} items")
         except BaseException as exc:
             results = [exc] * len(batch)
-        with self._cond:
+        with self._lock:
             for entry, error in zip(batch, results, strict=True):
                 entry.error = error
                 entry.done = True
             self.batches += 1
-            self._leading = False
-            self._cond.notify_all()
+            following = self._pending[0] if self._pending else None
+            self._leading = following is not None
+        for entry in batch[1:]:  # the first is this thread's own
+            entry.wake.set()
+        if following is not None:
+            following.wake.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -67,18 +68,40 @@ class SigningKey:
         }
 
 
-_cache: dict[Path, tuple[float, SigningKey]] = {}
+# path -> (the file's mtime, when that was last looked at (monotonic), the key)
+_cache: dict[Path, tuple[float, float, SigningKey]] = {}
 _lock = threading.Lock()
+_loading = threading.Lock()
+# The hot paths (a DKIM signature or webhook per message) look at the file at most this often.
+CHECK_EVERY_SECONDS = 1.0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def signing_key(path: Path) -> SigningKey:
-    """The key at `path`, read again when the file changes."""
-    mtime = path.stat().st_mtime if path.exists() else 0.0
+    """The key at `path`, read again when the file changes (noticed within a second)."""
+    now = time.monotonic()
     with _lock:
         cached = _cache.get(path)
+    if cached is not None and now - cached[1] < CHECK_EVERY_SECONDS:
+        return cached[2]
+    mtime = _mtime(path)
+    if cached is not None and cached[0] == mtime:
+        with _lock:
+            _cache[path] = (mtime, now, cached[2])
+        return cached[2]
+    # One thread reads and parses the file; the others starting at the same moment wait for it.
+    with _loading:
+        with _lock:
+            cached = _cache.get(path)
         if cached is not None and cached[0] == mtime:
-            return cached[1]
-    key = SigningKey.load(path)
-    with _lock:
-        _cache[path] = (mtime, key)
+            return cached[2]
+        key = SigningKey.load(path)
+        with _lock:
+            _cache[path] = (mtime, now, key)
     return key

@@ -46,6 +46,16 @@ RETRY_LATER = (
     )
 )
 DEQUEUE = delete(QM).where(QM.c.id == bindparam("b_id"))
+# The same for several rows: `b_ids` is expanded into `IN (…)` at execution.
+_IDS = QM.c.id.in_(bindparam("b_ids", expanding=True))
+CLAIM_MANY = (
+    update(QM)
+    .where(_IDS, QM.c.locked_by.is_(None))
+    .values(locked_by=bindparam("b_locker"), locked_at=bindparam("b_now"))
+)
+LOAD_CLAIMED = select(QM).where(_IDS, QM.c.locked_by == bindparam("b_locker")).order_by(QM.c.id)
+UNLOCK_MANY = update(QM).where(_IDS).values(locked_by=None, locked_at=None)
+DEQUEUE_MANY = delete(QM).where(_IDS)
 
 
 def locker_name() -> str:
@@ -72,10 +82,8 @@ def claim_many(engine: Engine, row_ids: Sequence[int], locker: str, now: datetim
     ids = sorted(set(row_ids))
 
     def work(conn: Connection) -> list[QueuedMessage]:
-        conn.execute(
-            update(QM).where(QM.c.id.in_(ids), QM.c.locked_by.is_(None)).values(locked_by=locker, locked_at=now)
-        )
-        rows = conn.execute(select(QM).where(QM.c.id.in_(ids), QM.c.locked_by == locker).order_by(QM.c.id))
+        conn.execute(CLAIM_MANY, {"b_ids": ids, "b_locker": locker, "b_now": now})
+        rows = conn.execute(LOAD_CLAIMED, {"b_ids": ids, "b_locker": locker})
         return [QueuedMessage(**row) for row in rows.mappings()]
 
     return run_transaction(engine, work)
@@ -85,15 +93,13 @@ def unlock_many(engine: Engine, row_ids: Sequence[int]) -> None:
     if row_ids:
         run_transaction(
             engine,
-            lambda conn: conn.execute(
-                update(QM).where(QM.c.id.in_(list(row_ids))).values(locked_by=None, locked_at=None)
-            ),
+            lambda conn: conn.execute(UNLOCK_MANY, {"b_ids": list(row_ids)}),
         )
 
 
 def dequeue_many_in(conn: Connection, row_ids: Sequence[int]) -> None:
     if row_ids:
-        conn.execute(delete(QM).where(QM.c.id.in_(list(row_ids))))
+        conn.execute(DEQUEUE_MANY, {"b_ids": list(row_ids)})
 
 
 def retry_later_many_in(conn: Connection, items: Sequence[tuple[QueuedMessage, datetime]], now: datetime) -> None:
