@@ -62,11 +62,20 @@ class Driver:
         self._numbers = itertools.count()
         self._lock = threading.Lock()
         self.sent: list[Sent] = []
+        self._started = time.monotonic()
 
     def _next(self) -> int | None:
+        """The next message number; with `--rate`, returned no earlier than its slot (message n
+        at n / rate seconds after the start), so the clients together send at that rate."""
         with self._lock:
             number = next(self._numbers)
-        return number if number < self.options.messages else None
+        if number >= self.options.messages:
+            return None
+        if self.options.rate > 0:
+            delay = self._started + number / self.options.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        return number
 
     def _record(self, item: Sent) -> None:
         with self._lock:
@@ -180,6 +189,7 @@ class Driver:
         return usable
 
     def run(self) -> None:
+        self._started = time.monotonic()
         threads = [
             threading.Thread(target=self._client, name=f"bench-client-{n}", daemon=True)
             for n in range(self.options.clients)

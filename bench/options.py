@@ -20,6 +20,7 @@ class Options:
     timeout: float
     keep: bool
     compare_postfix: bool = False
+    rate: float = 0.0  # messages per second across all clients; 0: as fast as they can
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -47,6 +48,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--size", type=int, default=2048, help="message size in bytes (default 2048)")
     parser.add_argument("--worker-processes", type=int, default=2, help="`postal worker --processes` (mariadb only)")
     parser.add_argument("--worker-threads", type=int, default=8, help="worker threads per process")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="messages per second across all clients, e.g. half of an earlier run's rate for latency "
+        "under a steady load (default 0: as fast as the clients can)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for every message at the sink")
     parser.add_argument(
         "--keep",
@@ -63,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     for name in ("messages", "clients", "per_connection", "size", "worker_processes", "worker_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.rate < 0:
+        parser.error("--rate must be 0 (no limit) or more")
     if args.via == "api" and args.direction != "outgoing":
         parser.error("--via api submits outgoing mail; it cannot be combined with --direction incoming")
     if args.compare_postfix and (args.direction != "outgoing" or args.via != "smtp"):
@@ -81,4 +91,5 @@ def parse_args(argv: list[str] | None = None) -> Options:
         timeout=args.timeout,
         keep=args.keep,
         compare_postfix=args.compare_postfix,
+        rate=args.rate,
     )

@@ -126,6 +126,30 @@ def delete_vhost(env: Environment) -> None:
         subprocess.run([ctl, "delete_vhost", env.vhost], check=False, capture_output=True, timeout=60)
 
 
+def wait_for_consumers(env: Environment, queue: str, consumers: int, timeout: float = 60.0) -> None:
+    """Wait until `consumers` processes consume `queue` (the worker processes have started and
+    imported everything), so that the start-up of the workers is not in the latency figures."""
+    import pika  # the platform's dependency; only the mariadb backend needs it here
+
+    parameters = pika.ConnectionParameters(
+        RABBITMQ_HOST, RABBITMQ_PORT, env.vhost or "/", pika.PlainCredentials("guest", "guest")
+    )
+    deadline = time.monotonic() + timeout
+    with contextlib.closing(pika.BlockingConnection(parameters)) as connection:
+        while True:
+            channel = connection.channel()
+            try:
+                found = channel.queue_declare(queue, passive=True).method.consumer_count
+                channel.close()
+            except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                found = 0
+            if found >= consumers:
+                return
+            if time.monotonic() > deadline:
+                raise BenchFailed(f"{found} of {consumers} worker processes consume {queue} after {timeout:.0f} s")
+            time.sleep(0.1)
+
+
 def drop_databases(patterns: list[str]) -> list[str]:
     """Drop every database whose name is LIKE one of `patterns`; the names dropped."""
     if not patterns:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench import cpu
 from bench.driver import Driver
@@ -26,6 +26,8 @@ class Result:
     delivered_during_submission: int
     latencies_ms: list[float]
     errors: dict[str, int]
+    # Each delivered message's latency in the order the messages were accepted.
+    latencies_in_order_ms: list[float] = field(default_factory=list)
 
     @property
     def accepted_per_second(self) -> float:
@@ -56,6 +58,11 @@ def measure(driver: Driver, received_at: dict[int, float], duplicates: int) -> R
         for s in accepted
         if s.number in received_at and s.accepted is not None
     )
+    in_order = [
+        (received_at[s.number] - s.accepted) * 1000
+        for s in sorted(accepted, key=lambda s: s.accepted or 0.0)
+        if s.number in received_at and s.accepted is not None
+    ]
     errors: dict[str, int] = {}
     for s in sent:
         if s.error is not None:
@@ -72,7 +79,18 @@ def measure(driver: Driver, received_at: dict[int, float], duplicates: int) -> R
         delivered_during_submission=sum(1 for t in arrivals if t <= last_accept),
         latencies_ms=latencies,
         errors=errors,
+        latencies_in_order_ms=in_order,
     )
+
+
+def tenths_p99(result: Result) -> list[str]:
+    """The p99 latency of each tenth of the accepted messages (warm-up shows in the first)."""
+    values = result.latencies_in_order_ms
+    if len(values) < 10:
+        return []
+    size = len(values) / 10
+    parts = [sorted(values[int(i * size) : int((i + 1) * size)]) for i in range(10)]
+    return [f"{part[min(len(part) - 1, int(len(part) * 0.99))]:.0f}" for part in parts if part]
 
 
 def _ms(value: float | None) -> str:
@@ -104,12 +122,15 @@ def report(options: Options, result: Result, label: str | None = None) -> str:
             f"latency:    p50 {_ms(p50)} ms, p99 {_ms(p99)} ms, max {result.latencies_ms[-1]:.0f} ms "
             "(accepted → at the sink)"
         )
+        print(f"            p99 by tenth of the run, in the order accepted: {' '.join(tenths_p99(result))} ms")
     summary = f"{label} " if label else f"backend={options.backend} "
     summary += (
         f"direction={options.direction} via={options.via} "
         f"messages={options.messages} clients={options.clients} "
         f"per-connection={options.per_connection} size={options.size} "
     )
+    if options.rate > 0:
+        summary += f"rate={options.rate:g} "
     if label is None and options.backend == "mariadb":
         summary += f"worker-processes={options.worker_processes} "
     if label is None:

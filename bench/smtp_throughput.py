@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from bench.platform import (
     provision,
     start_roles,
     stop_roles,
+    wait_for_consumers,
 )
 from bench.results import Result, compare, send_and_measure
 from bench.sink import TimingSink
@@ -76,7 +78,11 @@ def run(options: Options) -> int:
 
             roles = start_roles(options, env.config_file)
             try:
-                drive(options, roles, smtp_port, account, sink, outcome, web_port)
+                ready = None
+                if options.backend == "mariadb":
+                    queue = "incoming" if options.direction == "incoming" else "outgoing"
+                    ready = functools.partial(wait_for_consumers, env, queue, options.worker_processes)
+                drive(options, roles, smtp_port, account, sink, outcome, web_port, ready)
                 if background is not None:
                     outcome.summary += f" background-cpu={background:.0f}%"
             finally:
@@ -130,6 +136,7 @@ def drive(
     sink: TimingSink,
     outcome: Outcome,
     web_port: int = 0,
+    workers_ready: Callable[[], None] | None = None,
 ) -> None:
     """Wait for the platform, send every message, wait for the sink and report."""
     try:
@@ -138,6 +145,8 @@ def drive(
             wait_for_port(web_port, roles[-1].process, timeout=60)
     except (RuntimeError, TimeoutError) as exc:
         raise BenchFailed(f"the platform did not start: {exc}") from exc
+    if workers_ready is not None:
+        workers_ready()
     for role in roles:
         if role.process.poll() is not None:
             raise BenchFailed(f"{role.log_path.name} exited with {role.process.returncode}")
