@@ -52,22 +52,33 @@ def originals_of(context: BatchContext, msg: Any, raw: bytes) -> list[Any]:
     return list(context.conn.execute(ORIGINALS, {"b_tokens": tokens}).all())
 
 
-def link_bounce(context: BatchContext, msg: Any, raw: bytes, originals: list[Any], outcome: Outcome) -> Outcome:
+def link_bounce(context: BatchContext, msg: Any, raw: bytes, originals: list[Any], outcome: Outcome) -> bool:
     """Reference §4.2 step 1, and beyond Postal: the delivery status notification tells a hard
-    bounce (the recipient goes on the suppression list) from a delay warning or a success report
-    (linked, but the original is not marked bounced)."""
+    bounce (the recipient goes on the suppression list) from a delay warning, a delivery receipt or
+    an automatic reply, which are linked and noted in the original's activity but never mark it
+    bounced. Returns whether it was a bounce; if not, the caller may still hand the message to the
+    server's `__returnpath__` route, as Postal does with return-path mail that is no bounce."""
     report = dsn.parse(raw)
     first = originals[0]
     outcome.message_changes.update(bounce_for_id=first.id, domain_id=first.domain_id)
+    # A report naming no recipient (and no automatic reply) still counts as a bounce, as in Postal.
+    if not report.is_bounce and (report.recipients or report.auto_reply):
+        what = _what_it_is(report)
+        outcome.result = send_result(MessageStatus.PROCESSED, f"This has been detected as {what} for <msg:{first.id}>.")
+        outcome.extra_details.append("It reports no failure, so the original is not marked as bounced.")
+        for original in originals:
+            outcome.related_deliveries.append(
+                NewDelivery(
+                    message_id=original.id,
+                    status=MessageStatus(original.status),
+                    details=f"We've received {what} for this e-mail. See <msg:{msg.id}> for details.",
+                    note_only=True,
+                )
+            )
+        return False
     outcome.result = send_result(
         MessageStatus.PROCESSED, f"This has been detected as a bounce message for <msg:{first.id}>."
     )
-    # A notification that reports no failure (a delay warning, a "relayed" success) is linked and
-    # kept, but is not a bounce of the original.
-    failed = report.is_bounce or not report.recipients
-    if not failed:
-        outcome.extra_details.append("It reports no failure, so the original is not marked as bounced.")
-        return outcome
     bounce_view = dict(msg._mapping)
     bounce_view.update(outcome.message_changes)
     for original in originals:
@@ -86,7 +97,16 @@ def link_bounce(context: BatchContext, msg: Any, raw: bytes, originals: list[Any
         )
         if _hard_for(report, original.rcpt_to or ""):
             outcome.suppress_addresses.append((original.rcpt_to, "hard bounce"))
-    return outcome
+    return True
+
+
+def _what_it_is(report: dsn.DSNReport) -> str:
+    """How a linked report that is no bounce is named in both messages' activity."""
+    if report.auto_reply:
+        return "an automatic reply"
+    if any(not r.final for r in report.recipients):
+        return "a delay warning"
+    return "a delivery report"
 
 
 def _hard_for(report: dsn.DSNReport, address: str) -> bool:

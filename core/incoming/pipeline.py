@@ -43,8 +43,11 @@ def process_incoming(context: BatchContext, row: QueuedMessage, msg: Any, raw: b
     if msg.bounce:
         originals = originals_of(context, msg, raw)
         if originals:
-            return link_bounce(context, msg, raw, originals, outcome)
-        if msg.route_id is None:
+            # A delay warning, receipt or automatic reply is linked and noted, then goes on to the
+            # server's `__returnpath__` route when it has one.
+            if link_bounce(context, msg, raw, originals, outcome) or msg.route_id is None:
+                return outcome
+        elif msg.route_id is None:
             return stop(MessageStatus.HARD_FAIL, UNLINKED_BOUNCE)
 
     # 2. Live statistics.

@@ -4,26 +4,36 @@ A bounce arrives at a return-path address. `parse` reads what the platform needs
 recipients failed and how (hard or soft), whether the reporting MTA has given up, and what links
 the bounce to the outgoing message (the `X-Postal-MsgID` token and the original Message-ID).
 
-Classification: the Status class wins over the Action and over the SMTP reply in Diagnostic-Code.
-`Action: failed` with `Status: 4.x.x` (a queue lifetime expiry) is a final but soft failure;
-`Action: failed` with `Status: 5.x.x` is hard even when the last SMTP reply was a 4xx one.
+Classification of each recipient, in this order: the Status class (or, where a DSN has no Status,
+the RFC 3463 code or SMTP reply in its Diagnostic-Code); else the Action; else the reporting MTA's
+own wording (`core.mail.bounce_wording`: the diagnostic text, then the paragraph of the prose part
+that names the recipient, then the whole prose). `Action: failed` with `Status: 4.x.x` (a queue
+lifetime expiry) is a final but soft failure; `Action: failed` with `Status: 5.x.x` is hard even
+when the last SMTP reply was a 4xx one. Recipients that a report names only in its prose, or in
+Exim's `X-Failed-Recipients` header, are found there.
+
+An automatic reply (RFC 3834 `Auto-Submitted` other than `no`, `X-Autoreply`, `Precedence:
+auto_reply`, an "Out of Office" subject) is no bounce, unless it carries a delivery status part or a
+failure report's own wording: real bounces often say `Auto-Submitted: auto-replied` too.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from email.policy import compat32
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
+
+from core.mail import bounce_wording
+from core.mail.bounce_wording import DELAY, HARD
 
 _POSTAL_ID = re.compile(rb"X-Postal-MsgID:[ \t]*(?:\r?\n[ \t]+)?<?([A-Za-z0-9]+)", re.IGNORECASE)
 _STATUS_CODE = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
-_QMAIL_CODE = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
 _REPLY_CODE = re.compile(r"^([245])\d\d(?![\d.])")
 _TYPE_PREFIX = re.compile(r"^[A-Za-z][\w.-]*[ \t]*;[ \t]*")  # "rfc822;", "dns; ", "smtp;", "X-Postfix;"
 _ANGLE_ADDR = re.compile(r"<([^<>\s]+)>")
@@ -44,10 +54,6 @@ _BOUNCE_SUBJECT = re.compile(
     r"|mail delivery (?:failed|system)|delivery has failed|non-?delivery",
     re.IGNORECASE,
 )
-_DELAY_WORDING = re.compile(
-    r"warning only|still being retried|has not yet been delivered|will (?:continue|be retried)", re.IGNORECASE
-)
-_PERMANENT_WORDING = re.compile(r"\bpermanent(?:ly)?\b|I've given up", re.IGNORECASE)
 
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _NO_FAILURE_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
@@ -65,6 +71,9 @@ class RecipientStatus:
     status: str | None  # RFC 3463 code such as "5.1.1"
     diagnostic_code: str | None  # without the "smtp;" type, unfolded
     remote_mta: str | None
+    # What the MTA's own words say of this recipient (HARD, SOFT or DELAY), used only where the
+    # fields say nothing: no Status, no code in the Diagnostic-Code, no Action.
+    wording: str | None = None
 
     @property
     def kind(self) -> str:
@@ -74,14 +83,18 @@ class RecipientStatus:
         if self.action == "delayed":
             return "soft"
         status_class = self._status_class()
-        if status_class == "5" or (status_class is None and self.action == "failed"):
+        if status_class is not None:
+            return {"5": "hard", "4": "soft"}.get(status_class, "none")
+        if self.action == "failed":
             return "hard"
-        return "soft" if status_class == "4" else "none"
+        if self.action is None and self.wording is not None:
+            return "hard" if self.wording == HARD else "soft"
+        return "none"
 
     @property
     def final(self) -> bool:
         """The reporting MTA will not try this recipient again."""
-        return self.action != "delayed"
+        return self.action != "delayed" and not (self.action is None and self.wording == DELAY)
 
     def _status_class(self) -> str | None:
         if self.status:
@@ -104,6 +117,9 @@ class DSNReport:
     original_message_id: str | None  # without <>; from the returned original, else Original-Envelope-Id
     postal_message_ids: list[str]  # every X-Postal-MsgID token in the raw bytes, as Postal links bounces
     original_headers: dict[str, str]  # from, to, subject, message-id of the returned original, when present
+    # An automatic reply (out of office and the like), with what showed it; never a bounce.
+    auto_reply: bool = False
+    auto_reply_signs: tuple[str, ...] = ()
 
 
 def postal_message_ids(raw: bytes) -> list[str]:
@@ -120,21 +136,32 @@ def parse(raw: bytes) -> DSNReport:
     recipients: list[RecipientStatus] = []
     per_message: dict[str, str] = {}
     status_part = next((part for part in parts if part.get_content_type() in _STATUS_TYPES), None)
+    text = next((_decoded_text(part) for part in parts if part.get_content_type() == "text/plain"), "")
+    separator = _COPY_SEPARATOR.search(text)
+    if separator:
+        if original is None and status_part is None:
+            original = HeaderParser(policy=compat32).parsestr(text[separator.end() :].lstrip("\n"))
+        text = text[: separator.start()]
+    failed_header = [a.lower() for _, a in getaddresses(message.get_all("X-Failed-Recipients") or []) if "@" in a]
+    signs: tuple[str, ...] = ()
     if status_part is not None:
         for block in _status_blocks(status_part):
             if _RECIPIENT_FIELDS & block.keys():
-                recipients.append(_recipient(block))
+                recipients.append(_recipient(block, text))
             else:
                 per_message.update((name, value) for name, value in block.items() if name not in per_message)
+        if not any(r.final_recipient or r.original_recipient for r in recipients):
+            # A report whose fields name nobody: the recipients are in its prose.
+            recipients = _prose_recipients(text, failed_header) or recipients
     else:
-        text = next((_decoded_text(part) for part in parts if part.get_content_type() == "text/plain"), "")
-        separator = _COPY_SEPARATOR.search(text)
-        if separator:
-            if original is None:
-                original = HeaderParser(policy=compat32).parsestr(text[separator.end() :].lstrip("\n"))
-            text = text[: separator.start()]
-        if separator or _looks_like_bounce(message):
-            recipients = _prose_recipients(text)
+        subject = _header_text(_fields(message).get("subject", ""))
+        signs = tuple(bounce_wording.auto_reply_signs(message, subject))
+        if signs and (_from_mailer_daemon(message) or failed_header or _failure_wording(text)):
+            signs = ()  # a bounce that also calls itself automatic (Exim, Exchange do)
+        if not signs and (separator or failed_header or _looks_like_bounce(message)):
+            recipients = _prose_recipients(text, failed_header)
+            if not recipients:  # "… delivering your message to a@b.example. Gmail will retry …"
+                recipients = _prose_recipients(text, _mentioned(text, message, original))
 
     kinds = {recipient.kind for recipient in recipients}
     headers = _original_headers(original)
@@ -151,6 +178,8 @@ def parse(raw: bytes) -> DSNReport:
         original_message_id=_message_id(headers.get("message-id")) or envelope_id,
         postal_message_ids=postal_message_ids(raw),
         original_headers=headers,
+        auto_reply=bool(signs),
+        auto_reply_signs=signs,
     )
 
 
@@ -192,48 +221,100 @@ def _fields(message: Message) -> dict[str, str]:
     return fields
 
 
-def _recipient(block: dict[str, str]) -> RecipientStatus:
+def _recipient(block: dict[str, str], prose: str) -> RecipientStatus:
     action = block.get("action", "").split()
     status = _STATUS_CODE.search(block.get("status", ""))
+    address = _address(block.get("final-recipient"))
+    original = _address(block.get("original-recipient"))
+    diagnostic = _untyped(block.get("diagnostic-code"))
+    wording = None
+    if not status and not action:  # only then do the words decide
+        named = _paragraph_naming(prose, [a for a in (address, original) if a])
+        wording = next(
+            (kind for text in (diagnostic or "", named, prose) if (kind := bounce_wording.wording_kind(text))), None
+        )
     return RecipientStatus(
-        final_recipient=_address(block.get("final-recipient")),
-        original_recipient=_address(block.get("original-recipient")),
+        final_recipient=address,
+        original_recipient=original,
         action=action[0].lower() if action else None,
         status=status.group(1) if status else None,
-        diagnostic_code=_untyped(block.get("diagnostic-code")),
+        diagnostic_code=diagnostic,
         remote_mta=_untyped(block.get("remote-mta")),
+        wording=wording,
     )
 
 
-def _prose_recipients(text: str) -> list[RecipientStatus]:
-    """Recipients of a plain-text bounce: `<address>:` paragraphs and the codes in them."""
-    delayed = bool(_DELAY_WORDING.search(text))
-    default_status = "4.0.0" if delayed else "5.0.0" if _PERMANENT_WORDING.search(text) else None
+def _paragraph_naming(text: str, addresses: list[str]) -> str:
+    """The paragraph of `text` that names one of `addresses` (empty if none does)."""
+    lowered = [a.lower() for a in addresses]
+    for paragraph in _BLANK_LINE.split(text):
+        if any(a in paragraph.lower() for a in lowered):
+            return paragraph
+    return ""
+
+
+def _prose_recipients(text: str, listed: Sequence[str] = ()) -> list[RecipientStatus]:
+    """Recipients of a plain-text bounce: `<address>:` paragraphs with the status codes and wording
+    in them (the whole text's wording where a paragraph has none), and those of `listed` (Exim's
+    X-Failed-Recipients) the text does not name."""
+    overall = bounce_wording.wording_kind(text)
     matches = list(_RECIPIENT_LINE.finditer(text))
-    recipients: dict[str, RecipientStatus] = {}
+    paragraphs: dict[str, str] = {}
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        paragraph = _BLANK_LINE.split(text[match.start() : end], maxsplit=1)[0]
-        code = _QMAIL_CODE.search(paragraph) or _STATUS_CODE.search(paragraph)
         address = (match.group("tagged") or match.group("bare")).lower()
-        if address not in recipients:
-            recipients[address] = RecipientStatus(
+        paragraphs.setdefault(address, _BLANK_LINE.split(text[match.start() : end], maxsplit=1)[0])
+    for address in listed:
+        paragraphs.setdefault(address, _paragraph_naming(text, [address]))
+    recipients = []
+    for address, paragraph in paragraphs.items():
+        wording = bounce_wording.wording_kind(paragraph) or overall
+        code = bounce_wording.status_in_prose(paragraph)
+        delayed = wording == DELAY or (overall == DELAY and code is None)
+        recipients.append(
+            RecipientStatus(
                 final_recipient=address,
                 original_recipient=None,
                 action="delayed" if delayed else None,
-                status=code.group(1) if code else default_status,
+                status=code if code and not delayed else None,
                 diagnostic_code=None,
                 remote_mta=None,
+                wording=None if delayed else wording,
             )
-    return list(recipients.values())
+        )
+    return recipients
+
+
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _mentioned(text: str, message: Message, original: Message | None) -> list[str]:
+    """The addresses a report's prose mentions, but for the report's own From and To and the
+    original's From (the reporting system, the return path, the sender): the recipients it is about."""
+    fields = [*(message.get_all("From") or []), *(message.get_all("To") or [])]
+    if original is not None:
+        fields += original.get_all("From") or []
+    known = {address.lower() for _, address in getaddresses([str(v) for v in fields])}
+    found = (address.rstrip(".").lower() for address in _ADDRESS.findall(text))
+    return list(dict.fromkeys(a for a in found if a not in known))
+
+
+def _failure_wording(text: str) -> bool:
+    """Words only failure reports use (a status code in qmail's form, an MTA's own phrase)."""
+    return bounce_wording.wording_kind(text, strong_only=True) is not None or bool(
+        bounce_wording.QMAIL_STATUS.search(text)
+    )
+
+
+def _from_mailer_daemon(message: Message) -> bool:
+    sender = parseaddr(_fields(message).get("from", ""))[1].lower()
+    return sender.startswith(("mailer-daemon@", "postmaster@"))
 
 
 def _looks_like_bounce(message: Message) -> bool:
-    fields = _fields(message)
-    sender = parseaddr(fields.get("from", ""))[1].lower()
-    if sender.startswith(("mailer-daemon@", "postmaster@")):
+    if _from_mailer_daemon(message):
         return True
-    return bool(_BOUNCE_SUBJECT.search(_header_text(fields.get("subject", ""))))
+    return bool(_BOUNCE_SUBJECT.search(_header_text(_fields(message).get("subject", ""))))
 
 
 def _returned_original(parts: list[Message]) -> Message | None:

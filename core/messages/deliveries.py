@@ -100,6 +100,9 @@ class NewDelivery:
     log_id: str | None = None
     time_taken: float | None = None
     hold_expiry: float | None = None
+    # An entry in the message's activity only (a delay warning or an automatic reply about it):
+    # the message keeps its status, which is the status of its latest real delivery.
+    note_only: bool = False
 
 
 def add_deliveries(conn: Connection, items: Sequence[NewDelivery], timestamp: float | None = None) -> None:
@@ -123,19 +126,19 @@ def add_deliveries(conn: Connection, items: Sequence[NewDelivery], timestamp: fl
             for d in items
         ],
     )
-    conn.execute(
-        SET_STATUS,
-        [
-            {
-                "b_id": d.message_id,
-                "b_status": d.status.value,
-                "b_held": d.status is MessageStatus.HELD,
-                "b_hold_expiry": d.hold_expiry if d.status is MessageStatus.HELD else None,
-                "b_last_attempt": now,
-            }
-            for d in items
-        ],
-    )
+    changes = [
+        {
+            "b_id": d.message_id,
+            "b_status": d.status.value,
+            "b_held": d.status is MessageStatus.HELD,
+            "b_hold_expiry": d.hold_expiry if d.status is MessageStatus.HELD else None,
+            "b_last_attempt": now,
+        }
+        for d in items
+        if not d.note_only
+    ]
+    if changes:
+        conn.execute(SET_STATUS, changes)
 
 
 def deliveries_for(conn: Connection, message_id: int) -> Sequence[Delivery]:
