@@ -190,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     _json_flag(p)
 
+    com = command("complaint", "", "feedback reports about the server's messages")
+    com_sub = com.add_subparsers(dest="complaint_command", metavar="COMMAND")
+    p = command("list", "outgoing:complaint_list", "the complaints, newest first", com_sub)
+    p.add_argument("server", metavar="ORG/SERVER")
+    p.add_argument("--limit", type=int, default=100)
+    _json_flag(p)
+
     hook = command("webhook", "", "webhooks")
     hook_sub = hook.add_subparsers(dest="webhook_command", metavar="COMMAND")
     p = command("create", "outgoing:webhook_create", "call a URL when something happens", hook_sub)

@@ -14,7 +14,7 @@ from cli.common import emit, runtime_from
 from cli.provision import _owner
 from core import presenters
 from core.errors import PostalError, ValidationError
-from core.messages import suppressions
+from core.messages import complaints, suppressions
 from core.queue.actions import Filter, apply, find_messages
 from core.tenancy.domains import dns_records, find_domain, rotate_dkim
 from core.tenancy.ip_pools import add_address, add_rule, create_pool, find_pool
@@ -162,6 +162,23 @@ def suppression_list(args: argparse.Namespace) -> int:
         for r in rows
     ]
     emit(args, {"total": total, "suppressions": rows}, "\n".join(lines))
+    return 0
+
+
+def complaint_list(args: argparse.Namespace) -> int:
+    runtime = runtime_from(args)
+    with runtime.db.transaction() as session:
+        server = find_server(session, args.server)
+    with runtime.message_dbs.get(server.id).reader.connect() as conn:
+        rows = [complaints.present(r) for r in complaints.newest(conn, limit=args.limit)]
+        total = complaints.count(conn)
+    lines = [f"{total} complaint(s)"]
+    lines += [
+        f"  {time.strftime('%Y-%m-%d %H:%M', time.gmtime(r['timestamp']))}  {r['address']}  {r['feedback_type']}"
+        f"  message {r['message_id']}" + (f"  from {r['user_agent']}" if r["user_agent"] else "")
+        for r in rows
+    ]
+    emit(args, {"total": total, "complaints": rows}, "\n".join(lines))
     return 0
 
 

@@ -38,12 +38,12 @@ def bounce_to_sender(context: BatchContext, msg: Any, raw: bytes, outcome: Outco
         outcome.extra_details.append(f"Sent bounce message to sender (see message <msg:{bounce_id}>)")
 
 
-def originals_of(context: BatchContext, msg: Any, raw: bytes) -> list[Any]:
+def originals_of(context: BatchContext, msg: Any, raw: bytes, return_path: bool = True) -> list[Any]:
     """The outgoing messages a bounce is about: every `X-Postal-MsgID` token quoted in it (as
-    Postal), and the message token of the VERP return path it was sent to."""
+    Postal), and, at a return path, the message token of the VERP address it was sent to."""
     tokens = list(dict.fromkeys(dsn.postal_message_ids(raw)))
     local = (msg.rcpt_to or "").rsplit("@", 1)[0]
-    if "+" in local:
+    if return_path and "+" in local:
         verp = local.split("+", 1)[1]
         if verp and verp not in tokens:
             tokens.append(verp)

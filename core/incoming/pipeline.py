@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import inspection
 from core.incoming.bounces import UNLINKED_BOUNCE, bounce_to_sender, link_bounce, originals_of, send_bounce
+from core.incoming.complaints import link_complaint, maybe_feedback_report
 from core.incoming.endpoints import load_endpoint
 from core.incoming.forwarding import to_address, to_http, to_smtp
 from core.mail.headers import split_raw
@@ -40,15 +41,26 @@ def process_incoming(context: BatchContext, row: QueuedMessage, msg: Any, raw: b
         return outcome
 
     # 1. A bounce of one of our messages.
+    # A feedback report (a complaint) about one of our messages, at the return path or at any
+    # routed address (a feedback loop's), is recorded, then goes on like any other mail.
+    feedback = maybe_feedback_report(raw)
     if msg.bounce:
         originals = originals_of(context, msg, raw)
-        if originals:
+        if originals and feedback is not None:
+            link_complaint(msg, feedback, originals, outcome)
+            if msg.route_id is None:
+                return outcome
+        elif originals:
             # A delay warning, receipt or automatic reply is linked and noted, then goes on to the
             # server's `__returnpath__` route when it has one.
             if link_bounce(context, msg, raw, originals, outcome) or msg.route_id is None:
                 return outcome
         elif msg.route_id is None:
             return stop(MessageStatus.HARD_FAIL, UNLINKED_BOUNCE)
+    elif feedback is not None:
+        originals = originals_of(context, msg, raw, return_path=False)
+        if originals:
+            link_complaint(msg, feedback, originals, outcome)
 
     # 2. Live statistics.
     outcome.count_live = True

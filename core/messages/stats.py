@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Integer, case, cast, func, select
 from core.upsert import upsert_add
 from models.base import table
 from models.enums import MessageStatus
+from models.message.complaint import Complaint
 from models.message.delivery import Delivery
 from models.message.link import Click, Load
 from models.message.message import Message
@@ -55,8 +56,8 @@ def period_start(epoch: float, period: str) -> int:
 
 def series(conn: Connection, period: str, first: int, last: int) -> list[dict[str, int]]:
     """Counts of each hourly or daily period from `first` to `last` (period starts, inclusive),
-    oldest first, with a row for every period. Opens (`loads`) and `clicks` count by when they
-    happened.
+    oldest first, with a row for every period. Opens (`loads`), `clicks` and `complaints` (feedback
+    reports, beyond Postal) count by when they happened.
 
     Incoming and outgoing come from the statistics tables, counted when mail is accepted.
     Postal also counts `held` and `bounces` there, when a Held, Bounced or HardFail delivery is
@@ -65,10 +66,8 @@ def series(conn: Connection, period: str, first: int, last: int) -> list[dict[st
     """
     size = PERIOD_SECONDS[period]
     stats = table(STAT_TABLES[period])
-    rows: dict[int, dict[str, int]] = {
-        start: {"time": start, "incoming": 0, "outgoing": 0, "bounces": 0, "held": 0, "loads": 0, "clicks": 0}
-        for start in range(first, last + 1, size)
-    }
+    empty = dict.fromkeys(("incoming", "outgoing", "bounces", "held", "loads", "clicks", "complaints"), 0)
+    rows: dict[int, dict[str, int]] = {start: {"time": start, **empty} for start in range(first, last + 1, size)}
     recorded = conn.execute(
         select(stats.c.time, stats.c.incoming, stats.c.outgoing).where(stats.c.time.between(first, last))
     )
@@ -78,7 +77,7 @@ def series(conn: Connection, period: str, first: int, last: int) -> list[dict[st
     for start, bounces, held in _delivery_counts(conn, size, first, last + size):
         if start in rows:
             rows[start].update(bounces=bounces, held=held)
-    for name, model in (("loads", Load), ("clicks", Click)):
+    for name, model in (("loads", Load), ("clicks", Click), ("complaints", Complaint)):
         for start, count in _tracking_counts(conn, table(model), size, first, last + size):
             if start in rows:
                 rows[start][name] = count

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from core.caches import ServerState
 from core.mail.smtp_client import SendResult, SMTPSender
+from core.messages.complaints import NewComplaint
 from core.messages.deliveries import NewDelivery
 from core.runtime import Runtime
 from models.enums import MessageStatus
@@ -48,6 +49,8 @@ class Outcome:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # Addresses to add to the server's suppression list: (address, reason).
     suppress_addresses: list[tuple[str, str]] = field(default_factory=list)
+    # Complaints (feedback reports) about other messages of the server.
+    complaints: list[NewComplaint] = field(default_factory=list)
     # False when the queue row goes without a delivery (a route's bounce that cannot be sent).
     record_delivery: bool = True
     # The endpoint that took the message, to mark used: (endpoint type, id).

@@ -17,7 +17,7 @@ from core import metrics
 from core.caches import ServerState
 from core.db import run_transaction
 from core.logs import log_context
-from core.messages import live_stats, suppressions
+from core.messages import complaints, live_stats, suppressions
 from core.messages.deliveries import NewDelivery, add_deliveries
 from core.messages.raw_store import replace_raw_headers_many
 from core.queue import queued_messages as queue
@@ -98,6 +98,7 @@ class Recorder:
                 ]
             if checks:
                 conn.execute(insert(SPAM_CHECKS), checks)
+            complaints.add_many(conn, [c for _, _, o in items for c in o.complaints], delivered_at)
             add_deliveries(
                 conn,
                 [d for _, _, o in items for d in o.related_deliveries],

@@ -27,12 +27,17 @@ EVENTS = (
 
 # Only sent to webhooks subscribed to all events (reference §7).
 ALL_EVENTS_ONLY = ("SendLimitApproaching", "SendLimitExceeded")
+# Events beyond Postal's: only sent to webhooks that choose them by name, so that a webhook set to
+# "all events" keeps receiving Postal's eight and nothing its consumer does not know.
+NAMED_ONLY = ("MessageComplaint",)
+# What a webhook can be subscribed to.
+SELECTABLE = EVENTS + NAMED_ONLY
 
 
 def _valid_events(events: Sequence[str]) -> list[str]:
-    unknown = [e for e in events if e not in EVENTS]
+    unknown = [e for e in events if e not in SELECTABLE]
     if unknown:
-        raise ValidationError("event", f"{', '.join(unknown)} is not one of {', '.join(EVENTS)}")
+        raise ValidationError("event", f"{', '.join(unknown)} is not one of {', '.join(SELECTABLE)}")
     return list(dict.fromkeys(events))
 
 

@@ -1,5 +1,6 @@
 """Tables of a mail server's own message database (reference §2.2)."""
 
+from models.message.complaint import Complaint
 from models.message.delivery import Delivery
 from models.message.link import Click, Link, Load
 from models.message.live_stat import LiveStat
@@ -13,6 +14,7 @@ from models.message.webhook_request import WebhookRequestHistory
 __all__ = [
     "STAT_TABLES",
     "Click",
+    "Complaint",
     "Delivery",
     "Link",
     "LiveStat",

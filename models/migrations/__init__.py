@@ -5,4 +5,4 @@ date without loading alembic (a test keeps these in step with the revision files
 """
 
 MAIN_HEAD = "0008"
-MESSAGE_HEAD = "0002"
+MESSAGE_HEAD = "0003"

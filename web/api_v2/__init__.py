@@ -13,6 +13,7 @@ import falcon
 
 from core.runtime import Runtime
 from web.api_v2 import (
+    complaints,
     credentials,
     domains,
     endpoints,
@@ -49,6 +50,7 @@ MODULES = (
     queue,
     statistics,
     suppressions,
+    complaints,
     ip_pools,
     users,
     invitations,

@@ -38,8 +38,9 @@ SCHEMAS = {
                         "held": COUNT,
                         "loads": COUNT,
                         "clicks": COUNT,
+                        "complaints": {**COUNT, "description": "Feedback reports received (beyond Postal)."},
                     },
-                    required=("time", "incoming", "outgoing", "bounces", "held", "loads", "clicks"),
+                    required=("time", "incoming", "outgoing", "bounces", "held", "loads", "clicks", "complaints"),
                 )
             ),
         },

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core import presenters
 from core.errors import ValidationError
 from core.webhooks.requests import history_attempt, history_before, resend
-from core.webhooks.subscriptions import EVENTS, create_webhook, delete_webhook, update_webhook, webhook_events
+from core.webhooks.subscriptions import SELECTABLE, create_webhook, delete_webhook, update_webhook, webhook_events
 from models.webhook import Webhook
 from web.api_v2.call import Call
 from web.api_v2.errors import not_found
@@ -23,8 +23,10 @@ ops = Operations("webhooks")
 BASE = "/organizations/{org}/servers/{server}/webhooks"
 ITEM = BASE + "/{uuid}"
 EVENT_LIST = {
-    **array(enum(*EVENTS), max_items=len(EVENTS)),
-    "description": "The events to receive; none (or `[]`) for all events, including the send limit ones.",
+    **array(enum(*SELECTABLE), max_items=len(SELECTABLE)),
+    "description": "The events to receive; none (or `[]`) for all of Postal's events, including the send limit "
+    "ones. `MessageComplaint` (a feedback report about a message) is not one of Postal's: only a webhook that "
+    "names it receives it.",
 }
 FIELDS = {
     "url": string(min_length=1, max_length=2048),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.webhooks.subscriptions import EVENTS
+from core.webhooks.subscriptions import SELECTABLE
 from web.api_v2.errors import APIError
 from web.ui.context import server_context
 from web.ui.forms import Form
@@ -19,6 +19,8 @@ DESCRIPTIONS = {
     "MessageLinkClicked": "A recipient clicked a tracked link in a message.",
     "MessageLoaded": "A recipient opened a message (its tracking image was loaded).",
     "DomainDNSError": "The automatic DNS check of a domain of this server found a problem.",
+    "MessageComplaint": "A recipient's mailbox provider reported a message as spam (a feedback report). "
+    "Not part of Postal's events: sent only to webhooks that choose it, never to those receiving all events.",
 }
 CHOOSE_EVENTS = APIError(
     "validation_failed",
@@ -60,7 +62,7 @@ def _render_form(
     status: int = 200,
 ) -> None:
     view.render("webhooks/form.html", status=status, **ctx, tab="webhooks", values=values, webhook=webhook,
-                error=error, events=[(e, DESCRIPTIONS.get(e, "")) for e in EVENTS])  # fmt: skip
+                error=error, events=[(e, DESCRIPTIONS.get(e, "")) for e in SELECTABLE])  # fmt: skip
 
 
 class WebhookList(Page):

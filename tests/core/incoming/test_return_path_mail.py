@@ -2,7 +2,9 @@
 about it delivered over SMTP to the server's return path, the queue run as the worker would, and
 then what `message show` and `suppression list` say. A bounce marks the original Bounced and
 suppresses its recipient if hard; a delay warning, a receipt or an automatic reply is linked and
-noted in the original's activity, and changes nothing else."""
+noted in the original's activity, and changes nothing else; a complaint (a feedback report) at
+the return path or at a feedback-loop address suppresses the recipient, is listed by `complaint
+list` and fires `MessageComplaint` for the webhooks that choose it by name only."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from core.tenancy.servers import find_server
+from core.webhooks.requests import REQUESTS
+from core.webhooks.subscriptions import create_webhook
+from models.base import table
+from models.webhook import Webhook
 from tests.conftest import Installation
 from tests.support.cli import CLI
 from tests.support.http_receiver import HTTPReceiver
@@ -24,6 +32,7 @@ from tests.support.smtp_sink import SMTPSink
 
 DATA = Path(__file__).parents[2] / "data" / "return_path"
 SAMPLES: list[dict[str, Any]] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))["samples"]
+WEBHOOKS = table(Webhook)
 RECIPIENT = "c@example.net"  # the samples' unknown@remote.example.net, which our sink plays
 
 
@@ -42,37 +51,77 @@ def about(sample: dict[str, Any], token: str) -> bytes:
     )
 
 
-def deliver_to_return_path(installation: Installation, raw: bytes) -> None:
+def deliver_to_return_path(installation: Installation, raw: bytes, to: str = "return path") -> None:
+    address = f"{installation.server_token}@rp.postal.test" if to == "return path" else to
     with running_smtp_server(installation.runtime) as port, smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
         client.ehlo("mx.remote.example.net")
-        client.sendmail("", [f"{installation.server_token}@rp.postal.test"], raw)
+        client.sendmail("", [address], raw)
+
+
+def subscribe(installation: Installation, url: str, name: str, events: list[str]) -> None:
+    with installation.runtime.db.transaction() as session:
+        create_webhook(session, find_server(session, installation.server_ref), url, name, events)
+    installation.runtime.servers.forget()
+
+
+def requests(installation: Installation) -> list[tuple[str, str]]:
+    """(webhook name, event) of every webhook request made."""
+    with installation.runtime.db.engine.connect() as conn:
+        rows = conn.execute(
+            select(WEBHOOKS.c.name, REQUESTS.c.event).join(WEBHOOKS, WEBHOOKS.c.id == REQUESTS.c.webhook_id)
+        ).all()
+    return sorted((str(name), str(event)) for name, event in rows)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda sample: sample["file"][:3])
 def test_sample_through_the_product(
     installation: Installation, smtp_sink: SMTPSink, cli: CLI, sample: dict[str, Any]
 ) -> None:
+    subscribe(installation, "https://hooks.example.com/all", "all", [])
+    subscribe(installation, "https://hooks.example.com/named", "named", ["MessageComplaint", "MessageBounced"])
     send(installation, RECIPIENT)
     run_queue(installation)
     assert message(installation, 1)["status"] == "Sent"
+    before = requests(installation)
+    if sample["delivered_to"] != "return path":
+        route(installation, sample["delivered_to"], mode="Accept")
 
-    deliver_to_return_path(installation, about(sample, message(installation, 1)["token"]))
+    deliver_to_return_path(installation, about(sample, message(installation, 1)["token"]), sample["delivered_to"])
     assert run_queue(installation) == 1
 
     ref = installation.server_ref
     original = cli.json("message", "show", ref, "1")
     report = cli.json("message", "show", ref, "2")
-    assert report["details"]["bounce"] is True and report["details"]["bounce_for_id"] == 1
+    at_return_path = sample["delivered_to"] == "return path"
+    assert report["details"]["bounce"] is at_return_path
+    assert report["details"]["bounce_for_id"] == (1 if at_return_path else 0)
     last = original["deliveries"][-1]["details"]
-    suppressed = [s["address"] for s in cli.json("suppression", "list", ref)["suppressions"]]
+    suppressed = [(s["address"], s["reason"]) for s in cli.json("suppression", "list", ref)["suppressions"]]
+    listed = cli.json("complaint", "list", ref)
+    new_requests = [r for r in requests(installation) if r not in before]
     if sample["is_bounce"]:
         assert original["status"]["status"] == "Bounced"
         assert last == "We've received a bounce message for this e-mail. See <msg:2> for details."
+        assert suppressed == [(RECIPIENT, "hard bounce")]
+        assert new_requests == [("all", "MessageBounced"), ("named", "MessageBounced")]
+    elif sample["category"] in ("complaint", "feedback"):
+        assert original["status"]["status"] == "Sent"
+        what = "a complaint" if sample["category"] == "complaint" else f"a feedback report ({sample['feedback_type']})"
+        assert last == f"We've received {what} from {sample['user_agent']} about this e-mail. See <msg:2> for details."
+        if sample["category"] == "complaint":
+            assert suppressed == [(RECIPIENT, "complaint")]
+            [entry] = listed["complaints"]
+            assert (entry["message_id"], entry["report_message_id"], entry["address"]) == (1, 2, RECIPIENT)
+            assert entry["feedback_type"] == sample["feedback_type"] and listed["total"] == 1
+            # Only the webhook that chose it by name: "all events" keeps Postal's eight.
+            assert new_requests == [("named", "MessageComplaint")]
+        else:
+            assert suppressed == [] and listed["total"] == 0 and new_requests == []
     else:
         assert original["status"]["status"] == "Sent"
         what = {"auto_reply": "an automatic reply", "delay": "a delay warning", "success": "a delivery report"}
         assert last == f"We've received {what[sample['category']]} for this e-mail. See <msg:2> for details."
-    assert suppressed == [RECIPIENT.lower() for _ in sample["suppressed"]]
+        assert suppressed == [] and new_requests == []
 
 
 def test_an_auto_reply_goes_on_to_the_return_path_route(

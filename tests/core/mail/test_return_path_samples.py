@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.mail import arf
 from core.mail.dsn import parse
 
 DATA = Path(__file__).parents[2] / "data" / "return_path"
@@ -31,6 +32,14 @@ def test_sample(sample: dict[str, Any]) -> None:
     assert report.postal_message_ids == [sample["x_postal_msgid"]]
     found = [{"address": r.final_recipient, "kind": r.kind, "final": r.final} for r in report.recipients]
     assert found == sample["recipients"]
+    feedback = arf.parse(raw)
+    if sample["category"] in ("complaint", "feedback"):
+        assert feedback is not None
+        assert (feedback.feedback_type, feedback.user_agent) == (sample["feedback_type"], sample["user_agent"])
+        assert feedback.complaint == (sample["category"] == "complaint")
+        assert feedback.postal_message_ids == [sample["x_postal_msgid"]]
+    else:
+        assert feedback is None
 
 
 def test_an_auto_reply_that_carries_a_delivery_report_is_a_bounce() -> None:
