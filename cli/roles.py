@@ -82,6 +82,10 @@ def smtp_server(args: argparse.Namespace) -> int:
     if health is not None:
         health.stop()
     runtime.close()
+    # Done: the interpreter's exit gives Python-level handlers their default action back, so a
+    # TERM arriving now would turn a clean exit into "killed by TERM".
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     return 0
 
 

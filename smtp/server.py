@@ -89,16 +89,32 @@ async def _listen(
 
 
 def run_smtp_server(runtime: Runtime, host: str, port: int) -> None:
-    """`postal smtp-server`: serve until TERM or INT, then close the listeners and finish writes."""
+    """`postal smtp-server`: serve until TERM or INT, then close the listeners and finish writes.
+
+    The handlers are the process's own, not the event loop's: asyncio's are removed when the loop
+    closes, which gives TERM its default action back while the role is still shutting down (the
+    health server, the database pools), so a second TERM then killed it. Here TERM and INT stop the
+    server once; later ones, until the process exits, are only logged."""
+    stop = asyncio.Event()
+    requested: list[int] = []  # the signals received
+    running: list[asyncio.AbstractEventLoop] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        requested.append(signum)
+        if len(requested) > 1:
+            log.info("SMTP server already stopping (signal %d)", signum)
+        elif running and not running[0].is_closed():
+            running[0].call_soon_threadsafe(stop.set)
 
     async def main() -> None:
+        running.append(asyncio.get_running_loop())
         service = await start_smtp_server(runtime, host, port, runtime.config.smtp_implicit_tls_port or None)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        if requested:  # told to stop while starting
+            stop.set()
         await stop.wait()
         log.info("SMTP server stopping")
         await service.close()
 
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     asyncio.run(main())
