@@ -11,7 +11,12 @@ from web.ui.context import server_context
 from web.ui.page import Page, View
 
 RECENT_MESSAGES = 6
-GRAPH_SERIES = (("Incoming", "incoming"), ("Outgoing", "outgoing"), ("Bounces", "bounces"))
+GRAPH_SERIES = (
+    ("Incoming", "incoming"),
+    ("Outgoing", "outgoing"),
+    ("Bounces", "bounces"),
+    ("Complaints", "complaints"),
+)
 
 
 def _graph_period(created_at: str | None, now: datetime) -> tuple[str, dict[str, str]]:
