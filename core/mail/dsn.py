@@ -285,6 +285,8 @@ def _prose_recipients(text: str, listed: Sequence[str] = ()) -> list[RecipientSt
     return recipients
 
 
+# Addresses a report mentions for the reader to write to, not recipients that failed.
+_ROLE_ACCOUNTS = frozenset({"postmaster", "mailer-daemon", "abuse", "hostmaster", "webmaster", "noreply", "no-reply"})
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
@@ -295,8 +297,13 @@ def _mentioned(text: str, message: Message, original: Message | None) -> list[st
     if original is not None:
         fields += original.get_all("From") or []
     known = {address.lower() for _, address in getaddresses([str(v) for v in fields])}
-    found = (address.rstrip(".").lower() for address in _ADDRESS.findall(text))
-    return list(dict.fromkeys(a for a in found if a not in known))
+    found = [address.rstrip(".").lower() for address in _ADDRESS.findall(text)]
+    found = list(dict.fromkeys(a for a in found if a not in known and a.split("@")[0] not in _ROLE_ACCOUNTS))
+    # The returned original's recipients, when the text names them, are the ones it is about.
+    addressed = (
+        {a.lower() for _, a in getaddresses([str(v) for v in (original.get_all("To") or [])])} if original else set()
+    )
+    return [a for a in found if a in addressed] or found
 
 
 def _failure_wording(text: str) -> bool:

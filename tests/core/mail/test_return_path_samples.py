@@ -57,3 +57,19 @@ def test_an_out_of_office_subject_from_the_mailer_daemon_is_no_auto_reply() -> N
     )
     report = parse(raw)
     assert not report.auto_reply and report.is_bounce and report.recipients[0].status == "5.1.1"
+
+
+def test_addresses_named_only_in_a_sentence_are_the_originals_recipients_not_role_accounts() -> None:
+    raw = (
+        b"From: Mail Delivery Subsystem <mailer-daemon@mx.example.net>\r\n"
+        b"Subject: Delivery Status Notification (Failure)\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\n"
+        b"Your message to c@example.net failed permanently. If you think this is wrong, write to\r\n"
+        b"postmaster@mx.example.net or to helpdesk@example.org.\r\n\r\n"
+        b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        b"From: orders@shop.example.com\r\nTo: c@example.net\r\nX-Postal-MsgID: AbCdEf123456\r\n\r\n--b--\r\n"
+    )
+    report = parse(raw)
+    assert [(r.final_recipient, r.kind, r.final) for r in report.recipients] == [("c@example.net", "hard", True)]
+    assert report.is_bounce
