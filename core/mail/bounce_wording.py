@@ -75,6 +75,20 @@ WORDING: tuple[Wording, ...] = (
 )
 
 
+# Words that say the MTA gave up because the recipient's time in its queue ran out: the report is
+# final even where its fields call it a delay (OpenSMTPD's "Envelope expired" under
+# `Action: delayed`).
+EXPIRY: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("OpenSMTPD", re.compile(r"\benvelope expired\b", re.IGNORECASE)),
+    ("Exim", re.compile(r"retry timeout exceeded", re.IGNORECASE)),
+    ("Postfix", re.compile(r"\bstatus=expired\b|message was queued for too long", re.IGNORECASE)),
+)
+
+
+def says_expired(text: str) -> bool:
+    return any(pattern.search(text) for _, pattern in EXPIRY)
+
+
 def status_in_prose(text: str) -> str | None:
     """The first RFC 3463 status code the text gives, e.g. qmail's `(#5.1.1)`; None if none."""
     for _, pattern in STATUS_IN_PROSE:

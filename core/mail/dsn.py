@@ -4,12 +4,14 @@ A bounce arrives at a return-path address. `parse` reads what the platform needs
 recipients failed and how (hard or soft), whether the reporting MTA has given up, and what links
 the bounce to the outgoing message (the `X-Postal-MsgID` token and the original Message-ID).
 
-Classification of each recipient, in this order: the Status class (or, where a DSN has no Status,
-the RFC 3463 code or SMTP reply in its Diagnostic-Code); else the Action; else the reporting MTA's
-own wording (`core.mail.bounce_wording`: the diagnostic text, then the paragraph of the prose part
-that names the recipient, then the whole prose). `Action: failed` with `Status: 4.x.x` (a queue
-lifetime expiry) is a final but soft failure; `Action: failed` with `Status: 5.x.x` is hard even
-when the last SMTP reply was a 4xx one. Recipients that a report names only in its prose, or in
+Classification of each recipient, in this order: the Status class (or, where a DSN has no Status
+or only an undefined X.0.0 one, the RFC 3463 code or SMTP reply in its Diagnostic-Code); else the
+Action; else the reporting MTA's own wording (`core.mail.bounce_wording`: the diagnostic text,
+then the paragraph of the prose part that names the recipient, then the whole prose).
+`Action: failed` with `Status: 4.x.x` (a queue lifetime expiry) is a final but soft failure;
+`Action: failed` with `Status: 5.x.x` is hard even when the last SMTP reply was a 4xx one.
+A recipient whose queue lifetime the MTA's words say ran out ("Envelope expired") is final even
+under `Action: delayed` (OpenSMTPD). Recipients that a report names only in its prose, or in
 Exim's `X-Failed-Recipients` header, are found there.
 
 An automatic reply (RFC 3834 `Auto-Submitted` other than `no`, `X-Autoreply`, `Precedence:
@@ -74,6 +76,9 @@ class RecipientStatus:
     # What the MTA's own words say of this recipient (HARD, SOFT or DELAY), used only where the
     # fields say nothing: no Status, no code in the Diagnostic-Code, no Action.
     wording: str | None = None
+    # The MTA's words say it gave up on this recipient (its queue lifetime ran out), whatever its
+    # Action says: OpenSMTPD reports an expired envelope as `Action: delayed`.
+    expired: bool = False
 
     @property
     def kind(self) -> str:
@@ -94,14 +99,18 @@ class RecipientStatus:
     @property
     def final(self) -> bool:
         """The reporting MTA will not try this recipient again."""
+        if self.expired:
+            return True
         return self.action != "delayed" and not (self.action is None and self.wording == DELAY)
 
     def _status_class(self) -> str | None:
-        if self.status:
-            return self.status[0]
-        # Status is mandatory in RFC 3464; without it the SMTP reply is the next best evidence.
+        # Status is mandatory in RFC 3464; without it the SMTP reply is the next best evidence,
+        # and it is better evidence than an "undefined" X.0.0 Status (Exim writes 5.0.0 for every
+        # failure, the retry timeout of a 451 included).
         diagnostic = self.diagnostic_code or ""
         match = _STATUS_CODE.search(diagnostic) or _REPLY_CODE.match(diagnostic)
+        if self.status and not (self.status.endswith(".0.0") and match):
+            return self.status[0]
         return match.group(1)[0] if match else None
 
 
@@ -228,8 +237,8 @@ def _recipient(block: dict[str, str], prose: str) -> RecipientStatus:
     original = _address(block.get("original-recipient"))
     diagnostic = _untyped(block.get("diagnostic-code"))
     wording = None
+    named = _paragraph_naming(prose, [a for a in (address, original) if a])
     if not status and not action:  # only then do the words decide
-        named = _paragraph_naming(prose, [a for a in (address, original) if a])
         wording = next(
             (kind for text in (diagnostic or "", named, prose) if (kind := bounce_wording.wording_kind(text))), None
         )
@@ -241,6 +250,7 @@ def _recipient(block: dict[str, str], prose: str) -> RecipientStatus:
         diagnostic_code=diagnostic,
         remote_mta=_untyped(block.get("remote-mta")),
         wording=wording,
+        expired=bounce_wording.says_expired(f"{diagnostic or ''}\n{named}"),
     )
 
 
