@@ -66,15 +66,8 @@ def link_bounce(context: BatchContext, msg: Any, raw: bytes, originals: list[Any
         what = _what_it_is(report)
         outcome.result = send_result(MessageStatus.PROCESSED, f"This has been detected as {what} for <msg:{first.id}>.")
         outcome.extra_details.append("It reports no failure, so the original is not marked as bounced.")
-        for original in originals:
-            outcome.related_deliveries.append(
-                NewDelivery(
-                    message_id=original.id,
-                    status=MessageStatus(original.status),
-                    details=f"We've received {what} for this e-mail. See <msg:{msg.id}> for details.",
-                    note_only=True,
-                )
-            )
+        details = f"We've received {what} for this e-mail. See <msg:{msg.id}> for details."
+        outcome.related_deliveries += [NewDelivery.note(original, details) for original in originals]
         return False
     outcome.result = send_result(
         MessageStatus.PROCESSED, f"This has been detected as a bounce message for <msg:{first.id}>."

@@ -43,15 +43,9 @@ def link_complaint(msg: Any, report: arf.FeedbackReport, originals: list[Any], o
     by = f" from {report.user_agent}" if report.user_agent else ""
     view = dict(msg._mapping)
     view.update(outcome.message_changes)
+    details = f"We've received {what}{by} about this e-mail. See <msg:{msg.id}> for details."
     for original in about:
-        outcome.related_deliveries.append(
-            NewDelivery(
-                message_id=original.id,
-                status=MessageStatus(original.status),
-                details=f"We've received {what}{by} about this e-mail. See <msg:{msg.id}> for details.",
-                note_only=True,
-            )
-        )
+        outcome.related_deliveries.append(NewDelivery.note(original, details))
         if not report.complaint:
             continue
         address = original.rcpt_to or (report.original_rcpt_to[0] if report.original_rcpt_to else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
@@ -103,6 +104,11 @@ class NewDelivery:
     # An entry in the message's activity only (a delay warning or an automatic reply about it):
     # the message keeps its status, which is the status of its latest real delivery.
     note_only: bool = False
+
+    @classmethod
+    def note(cls, message: Any, details: str) -> NewDelivery:
+        """An activity note on `message` (a row with `id` and `status`) that keeps its status."""
+        return cls(message_id=message.id, status=MessageStatus(message.status), details=details, note_only=True)
 
 
 def add_deliveries(conn: Connection, items: Sequence[NewDelivery], timestamp: float | None = None) -> None:
