@@ -48,6 +48,7 @@ def test_terms_during_shutdown_do_not_kill_the_smtp_server(
             time.sleep(0.01)
         assert role.process.wait(10) == 0, role.output()
         assert sent > 1
-        assert "already stopping" in role.output()
+        # It stopped once; the TERMs after the first were logged (or, at the very end, ignored).
+        assert role.output().count("SMTP server stopping") == 1
     finally:
         role.stop()
