@@ -17,6 +17,7 @@ from core.incoming.complaints import link_complaint, maybe_feedback_report
 from core.incoming.endpoints import load_endpoint
 from core.incoming.forwarding import to_address, to_http, to_smtp
 from core.mail.headers import split_raw
+from core.messages import complaints
 from core.queue.outcome import DEVELOPMENT_MODE, BatchContext, Outcome, send_result
 from models.endpoint import AddressEndpoint, HTTPEndpoint, SMTPEndpoint
 from models.enums import MessageStatus, RouteMode, ServerMode, SpamMode
@@ -43,21 +44,26 @@ def process_incoming(context: BatchContext, row: QueuedMessage, msg: Any, raw: b
     # 1. A bounce of one of our messages.
     # A feedback report (a complaint) about one of our messages, at the return path or at any
     # routed address (a feedback loop's), is recorded, then goes on like any other mail.
+    # What goes on to a route after being linked is linked once: a retry of its delivery to the
+    # route (the endpoint was down) finds the link recorded and does not note, suppress or fire
+    # webhooks again; an operator's retry does it all again.
     feedback = maybe_feedback_report(raw)
     if msg.bounce:
         originals = originals_of(context, msg, raw)
+        linked = msg.bounce_for_id is not None and msg.route_id is not None and not row.manual
         if originals and feedback is not None:
-            link_complaint(msg, feedback, originals, outcome)
+            if not linked:
+                link_complaint(msg, feedback, originals, outcome)
             if msg.route_id is None:
                 return outcome
-        elif originals:
+        elif originals and not linked:
             # A delay warning, receipt or automatic reply is linked and noted, then goes on to the
             # server's `__returnpath__` route when it has one.
             if link_bounce(context, msg, raw, originals, outcome) or msg.route_id is None:
                 return outcome
-        elif msg.route_id is None:
+        elif not originals and msg.route_id is None:
             return stop(MessageStatus.HARD_FAIL, UNLINKED_BOUNCE)
-    elif feedback is not None:
+    elif feedback is not None and (row.manual or not complaints.reported_in(context.conn, msg.id)):
         originals = originals_of(context, msg, raw, return_path=False)
         if originals:
             link_complaint(msg, feedback, originals, outcome)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, bindparam, func, insert, select
 
 from models.base import table
 from models.message.complaint import Complaint
@@ -55,6 +55,14 @@ def page_after(
     if message_id is not None:
         query = query.where(COMPLAINTS.c.message_id == message_id)
     return conn.execute(query).all()
+
+
+REPORTED_IN = select(COMPLAINTS.c.id).where(COMPLAINTS.c.report_message_id == bindparam("b_report")).limit(1)
+
+
+def reported_in(conn: Connection, report_message_id: int) -> bool:
+    """Whether the complaints of this report (an incoming message) are recorded already."""
+    return conn.execute(REPORTED_IN, {"b_report": report_message_id}).first() is not None
 
 
 def newest(conn: Connection, limit: int) -> Sequence[Row[tuple[object, ...]]]:

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from core.messages import complaints
 from core.tenancy.servers import find_server
 from core.webhooks.requests import REQUESTS
 from core.webhooks.subscriptions import create_webhook
 from models.base import table
+from models.queued_message import QueuedMessage
 from models.webhook import Webhook
 from tests.conftest import Installation
 from tests.support.cli import CLI
@@ -33,6 +35,7 @@ from tests.support.smtp_sink import SMTPSink
 DATA = Path(__file__).parents[2] / "data" / "return_path"
 SAMPLES: list[dict[str, Any]] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))["samples"]
 WEBHOOKS = table(Webhook)
+QM = table(QueuedMessage)
 
 
 @pytest.fixture
@@ -150,3 +153,44 @@ def test_an_auto_reply_goes_on_to_the_return_path_route(
     reply = message(installation, 2)
     assert reply["status"] == "Sent" and reply["bounce_for_id"] == 1
     assert message(installation, 1)["status"] == "Sent"
+
+
+def retry_now(installation: Installation) -> None:
+    """Make every row waiting for a retry due now (as the retry time passing would)."""
+    with installation.runtime.db.engine.begin() as conn:
+        conn.execute(update(QM).values(retry_after=None))
+
+
+@pytest.mark.parametrize("file", ["h10", "h02"])
+def test_what_goes_on_to_a_route_is_linked_once_however_often_its_delivery_is_retried(
+    installation: Installation, smtp_sink: SMTPSink, receiver: HTTPReceiver, file: str
+) -> None:
+    """A complaint at a feedback-loop address, and an automatic reply at the return path, whose
+    route's endpoint is down at first: the retry delivers it, and links, notes, suppresses and
+    fires nothing a second time."""
+    [sample] = [s for s in SAMPLES if s["file"].startswith(file)]
+    endpoint = http_endpoint(installation, receiver.url)
+    address = "__returnpath__" if sample["delivered_to"] == "return path" else sample["delivered_to"]
+    route(installation, address, endpoints=[endpoint])
+    subscribe(installation, "https://hooks.example.com/named", "named", ["MessageComplaint"])
+    rcpt = recipient_of(sample)
+    send(installation, rcpt)
+    run_queue(installation)
+
+    receiver.status = 500
+    deliver_to_return_path(installation, about(sample, message(installation, 1)["token"]), sample["delivered_to"])
+    run_queue(installation)
+    assert message(installation, 2)["status"] == "SoftFail"
+    receiver.status = 200
+    retry_now(installation)
+    run_queue(installation)
+    assert message(installation, 2)["status"] == "Sent"
+    assert len(receiver.wait_for(2)) == 2
+
+    notes = [d for d in message(installation, 1)["deliveries"] if d["details"].startswith("We've received")]
+    assert len(notes) == 1 and message(installation, 1)["status"] == "Sent"
+    with installation.runtime.message_dbs.get(installation.server_id).reader.connect() as conn:
+        recorded = complaints.count(conn)
+    assert recorded == (1 if sample["category"] == "complaint" else 0)
+    expected = [("named", "MessageComplaint")] if sample["category"] == "complaint" else []
+    assert requests(installation) == expected
