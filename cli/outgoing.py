@@ -170,7 +170,7 @@ def complaint_list(args: argparse.Namespace) -> int:
     with runtime.db.transaction() as session:
         server = find_server(session, args.server)
     with runtime.message_dbs.get(server.id).reader.connect() as conn:
-        rows = [complaints.present(r) for r in complaints.newest(conn, limit=args.limit)]
+        rows = [presenters.complaint(r) for r in complaints.newest(conn, limit=args.limit)]
         total = complaints.count(conn)
     lines = [f"{total} complaint(s)"]
     lines += [

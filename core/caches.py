@@ -26,7 +26,7 @@ from models.ip_pool import IPAddress, IPPool, IPPoolRule
 from models.organization import Organization
 from models.server import Server
 from models.track_domain import TrackDomain
-from models.webhook import Webhook, WebhookEvent
+from models.webhook import ALL_EVENTS_ONLY, NAMED_ONLY, Webhook, WebhookEvent
 
 TTL = 5.0
 # Server tokens remembered at most (known and unknown ones).
@@ -44,6 +44,12 @@ class WebhookTarget:
     events: frozenset[str]
 
     def wants(self, event: str) -> bool:
+        """Postal's rules, and one of ours: the send-limit events only for all-events webhooks,
+        the events beyond Postal's only for webhooks that name them."""
+        if event in ALL_EVENTS_ONLY:
+            return self.all_events
+        if event in NAMED_ONLY:
+            return event in self.events
         return self.all_events or event in self.events
 
 

@@ -173,6 +173,19 @@ def suppression(row: Any) -> dict[str, Any]:
     }
 
 
+def complaint(row: Any) -> dict[str, Any]:
+    return {
+        "id": int(row.id),
+        "message_id": int(row.message_id),
+        "report_message_id": row.report_message_id,
+        "address": row.address,
+        "feedback_type": row.feedback_type,
+        "user_agent": row.user_agent,
+        "arrival_date": row.arrival_date,
+        "timestamp": float(row.timestamp),
+    }
+
+
 def endpoint(e: Any) -> dict[str, Any]:
     """An HTTP, SMTP or address endpoint; `ref` is how `--endpoint` names it."""
     kind = endpoint_kind(e)

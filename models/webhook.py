@@ -9,6 +9,27 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import MainBase, Timestamps, new_uuid, utcnow
 
+# The events a webhook can receive (reference §7).
+EVENTS = (
+    "MessageSent",
+    "MessageDelayed",
+    "MessageDeliveryFailed",
+    "MessageHeld",
+    "MessageBounced",
+    "MessageLinkClicked",
+    "MessageLoaded",
+    "DomainDNSError",
+)
+
+
+# Only sent to webhooks subscribed to all events (reference §7).
+ALL_EVENTS_ONLY = ("SendLimitApproaching", "SendLimitExceeded")
+# Events beyond Postal's: only sent to webhooks that choose them by name, so that a webhook set to
+# "all events" keeps receiving Postal's eight and nothing its consumer does not know.
+NAMED_ONLY = ("MessageComplaint",)
+# What a webhook can be subscribed to.
+SELECTABLE = EVENTS + NAMED_ONLY
+
 
 class Webhook(Timestamps, MainBase):
     __tablename__ = "webhooks"

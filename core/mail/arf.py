@@ -15,7 +15,7 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
-from core.mail.dsn import postal_message_ids
+from core.mail.dsn import address_field, postal_message_ids, untyped
 
 FEEDBACK_PART = "message/feedback-report"
 # Feedback types that are no complaint about the message: RFC 6430's "not-spam" (the user took it
@@ -68,10 +68,10 @@ def parse(raw: bytes) -> FeedbackReport | None:
         feedback_type=(first("feedback-type") or "other").lower(),
         user_agent=first("user-agent"),
         version=first("version"),
-        original_rcpt_to=[_address(v) for v in fields.get("original-rcpt-to", []) if _address(v)],
-        original_mail_from=_address(first("original-mail-from") or "") or None,
+        original_rcpt_to=[a for v in fields.get("original-rcpt-to", []) if (a := address_field(v))],
+        original_mail_from=address_field(first("original-mail-from")),
         arrival_date=first("arrival-date") or first("received-date"),
-        reporting_mta=_untyped(first("reporting-mta")),
+        reporting_mta=untyped(first("reporting-mta")),
         source_ip=first("source-ip"),
         postal_message_ids=postal_message_ids(raw),
     )
@@ -89,13 +89,3 @@ def _field_items(part: Message) -> list[tuple[str, str]]:
     for block in blocks:
         items += [(name, str(value)) for name, value in block.raw_items()]
     return items
-
-
-def _untyped(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return value.split(";", 1)[-1].strip() or None
-
-
-def _address(value: str) -> str:
-    return value.strip().strip("<>").strip().lower()

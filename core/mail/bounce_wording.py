@@ -106,11 +106,6 @@ def wording_kind(text: str, strong_only: bool = False) -> str | None:
     return None
 
 
-def matching_rule(text: str) -> Wording | None:
-    """The first rule the text matches (for explaining a classification)."""
-    return next((rule for rule in WORDING if rule.pattern.search(text)), None)
-
-
 # Automatic replies (RFC 3834 and the conventions before it), as (header, pattern of its value).
 AUTO_REPLY_HEADERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("auto-submitted", re.compile(r"^(?!no\b)\S", re.IGNORECASE)),  # any value but "no"

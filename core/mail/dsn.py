@@ -183,7 +183,7 @@ def parse(raw: bytes) -> DSNReport:
         kind="hard" if "hard" in kinds else "soft" if "soft" in kinds else "none",
         final=any(recipient.final for recipient in recipients),
         recipients=recipients,
-        reporting_mta=_untyped(per_message.get("reporting-mta")),
+        reporting_mta=untyped(per_message.get("reporting-mta")),
         original_message_id=_message_id(headers.get("message-id")) or envelope_id,
         postal_message_ids=postal_message_ids(raw),
         original_headers=headers,
@@ -233,9 +233,9 @@ def _fields(message: Message) -> dict[str, str]:
 def _recipient(block: dict[str, str], prose: str) -> RecipientStatus:
     action = block.get("action", "").split()
     status = _STATUS_CODE.search(block.get("status", ""))
-    address = _address(block.get("final-recipient"))
-    original = _address(block.get("original-recipient"))
-    diagnostic = _untyped(block.get("diagnostic-code"))
+    address = address_field(block.get("final-recipient"))
+    original = address_field(block.get("original-recipient"))
+    diagnostic = untyped(block.get("diagnostic-code"))
     wording = None
     named = _paragraph_naming(prose, [a for a in (address, original) if a])
     if not status and not action:  # only then do the words decide
@@ -248,7 +248,7 @@ def _recipient(block: dict[str, str], prose: str) -> RecipientStatus:
         action=action[0].lower() if action else None,
         status=status.group(1) if status else None,
         diagnostic_code=diagnostic,
-        remote_mta=_untyped(block.get("remote-mta")),
+        remote_mta=untyped(block.get("remote-mta")),
         wording=wording,
         expired=bounce_wording.says_expired(f"{diagnostic or ''}\n{named}"),
     )
@@ -376,15 +376,16 @@ def _header_text(value: str) -> str:
         return text
 
 
-def _untyped(value: str | None) -> str | None:
+def untyped(value: str | None) -> str | None:
     """A DSN field value without its type ("dns; ", "smtp;", "rfc822;")."""
     if value is None:
         return None
     return _TYPE_PREFIX.sub("", value.strip()).strip() or None
 
 
-def _address(value: str | None) -> str | None:
-    address = _untyped(value)
+def address_field(value: str | None) -> str | None:
+    """The address of a report's field (`rfc822; <A@B>` → `a@b`), None when there is none."""
+    address = untyped(value)
     if address is None:
         return None
     return address.strip("<>").strip().lower() or None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select
 
@@ -71,17 +70,3 @@ def newest(conn: Connection, limit: int) -> Sequence[Row[tuple[object, ...]]]:
 
 def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(COMPLAINTS)).scalar() or 0)
-
-
-def present(row: Any) -> dict[str, Any]:
-    """A complaint as plain data (CLI and API)."""
-    return {
-        "id": int(row.id),
-        "message_id": int(row.message_id),
-        "report_message_id": row.report_message_id,
-        "address": row.address,
-        "feedback_type": row.feedback_type,
-        "user_agent": row.user_agent,
-        "arrival_date": row.arrival_date,
-        "timestamp": float(row.timestamp),
-    }

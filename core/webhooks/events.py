@@ -12,7 +12,6 @@ from sqlalchemy import Connection
 
 from core.caches import ServerState
 from core.webhooks.requests import INSERT_REQUEST
-from core.webhooks.subscriptions import ALL_EVENTS_ONLY, NAMED_ONLY
 from models.base import new_uuid
 
 # Which delivery status fires which event.
@@ -69,14 +68,6 @@ def delivery_payload(
     }
 
 
-def _wants(webhook: Any, event: str) -> bool:
-    if event in ALL_EVENTS_ONLY:
-        return bool(webhook.all_events)
-    if event in NAMED_ONLY:
-        return event in webhook.events
-    return bool(webhook.wants(event))
-
-
 def queue_events(
     conn: Connection, state: ServerState, events: Sequence[tuple[str, dict[str, Any]]], now: datetime
 ) -> list[int]:
@@ -85,7 +76,7 @@ def queue_events(
     it commits."""
     rows = []
     for event, payload in events:
-        targets = [w for w in state.webhooks if _wants(w, event)]
+        targets = state.webhooks_for(event)
         body = json.dumps(payload) if targets else ""
         rows += [
             {

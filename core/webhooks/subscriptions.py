@@ -11,27 +11,7 @@ from sqlalchemy.orm import Session
 from core.errors import ValidationError
 from core.http_client import valid_url
 from models.server import Server
-from models.webhook import Webhook, WebhookEvent
-
-EVENTS = (
-    "MessageSent",
-    "MessageDelayed",
-    "MessageDeliveryFailed",
-    "MessageHeld",
-    "MessageBounced",
-    "MessageLinkClicked",
-    "MessageLoaded",
-    "DomainDNSError",
-)
-
-
-# Only sent to webhooks subscribed to all events (reference §7).
-ALL_EVENTS_ONLY = ("SendLimitApproaching", "SendLimitExceeded")
-# Events beyond Postal's: only sent to webhooks that choose them by name, so that a webhook set to
-# "all events" keeps receiving Postal's eight and nothing its consumer does not know.
-NAMED_ONLY = ("MessageComplaint",)
-# What a webhook can be subscribed to.
-SELECTABLE = EVENTS + NAMED_ONLY
+from models.webhook import SELECTABLE, Webhook, WebhookEvent
 
 
 def _valid_events(events: Sequence[str]) -> list[str]:

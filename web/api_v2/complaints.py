@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import presenters
 from core.messages import complaints
 from web.api_v2.call import Call
 from web.api_v2.operations import Operations, Param
@@ -48,4 +49,4 @@ def list_complaints(call: Call) -> dict[str, Any]:
     with store.reader.connect() as conn:
         rows = complaints.page_after(conn, after, call.limit + 1, int(message_id) if message_id else None)
     kept, next_cursor = page(rows, call.limit, lambda row: int(row.id))
-    return {"data": [complaints.present(r) for r in kept], "next_cursor": next_cursor}
+    return {"data": [presenters.complaint(r) for r in kept], "next_cursor": next_cursor}

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from core import presenters
 from core.errors import ValidationError
 from core.webhooks.requests import history_attempt, history_before, resend
-from core.webhooks.subscriptions import SELECTABLE, create_webhook, delete_webhook, update_webhook, webhook_events
-from models.webhook import Webhook
+from core.webhooks.subscriptions import create_webhook, delete_webhook, update_webhook, webhook_events
+from models.webhook import SELECTABLE, Webhook
 from web.api_v2.call import Call
 from web.api_v2.errors import not_found
 from web.api_v2.operations import Operations

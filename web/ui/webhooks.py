@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.webhooks.subscriptions import SELECTABLE
+from models.webhook import SELECTABLE
 from web.api_v2.errors import APIError
 from web.ui.context import server_context
 from web.ui.forms import Form
